@@ -1,0 +1,154 @@
+"""The Python API: ``fit`` a model on a dataset name, a path, a :class:`Dataset` or an array;
+``load`` and ``save`` it. Everything else is a method of the returned :class:`VAE`::
+
+    import vaekit
+    model = vaekit.fit("digits", vaekit.ModelConfig(latent_dim=2), vaekit.TrainConfig(epochs=20))
+    z = model.encode(x)            # posterior means (N, 2)
+    x_new = model.sample(16, seed=0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit import checkpoint
+from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
+from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
+from vaekit.errors import CheckpointError, ConfigError
+from vaekit.model import VAE
+from vaekit.train import Hook, LoopState, resolve_device, train
+
+CONFIG_FILE = "config.json"
+
+
+def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
+    """An untrained VAE shaped for ``data`` (its event shape, value kind and standardisation)."""
+    return VAE(model_config, data.shape, data.kind, data.loc, data.scale).to(device)
+
+
+def as_dataset(
+    data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor,
+    data_config: DataConfig | None = None,
+) -> tuple[Dataset, DataConfig]:
+    """Turn any accepted data argument into a loaded :class:`Dataset` (and its config)."""
+    if isinstance(data, Dataset):
+        return data, data_config or DataConfig(dataset=data.name)
+    if isinstance(data, DataConfig):
+        return load_dataset(data), data
+    if isinstance(data, str | Path):
+        base = data_config or DataConfig()
+        config = dataclasses.replace(base, dataset=str(data))
+        return load_dataset(config), config
+    config = data_config or DataConfig(dataset="array")
+    return from_arrays(np.asarray(data), config=config), config
+
+
+def fit(
+    data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor = "digits",
+    model: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    *,
+    data_config: DataConfig | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    hooks: Sequence[Hook] = (),
+) -> VAE:
+    """Train a VAE and return it (its epoch history is in ``model.history``).
+
+    ``data``: a dataset name (``digits``, ``mnist``, ...), a file or folder path, a loaded
+    :class:`Dataset`, or an array (N, ...) of examples. ``out``: a run folder that receives
+    config.json, metrics.jsonl and the checkpoints; with ``resume=True`` an interrupted run in
+    ``out`` continues from its last completed epoch with its own saved configuration.
+    """
+    if resume:
+        if out is None:
+            raise ConfigError("resume needs the run folder (out=...)")
+        saved = read_config(out)
+        model, train_config = saved["model"], saved["train"]
+        data_config = saved["data"]
+        dataset = load_dataset(data_config)
+    else:
+        model, train_config = model or ModelConfig(), train_config or TrainConfig()
+        dataset, data_config = as_dataset(data, data_config)
+    device = resolve_device(train_config.device)
+    torch.manual_seed(train_config.seed)
+    vae = build(model, dataset, device)
+    if out is not None and not resume:
+        write_config(out, model, train_config, data_config, dataset)
+    state: LoopState = train(
+        vae,
+        dataset.x_train,
+        dataset.x_val,
+        train_config,
+        binarize=dataset.binarize,
+        out=out,
+        resume=resume,
+        hooks=hooks,
+        progress=progress,
+    )
+    vae.history = state.history
+    return vae.eval()
+
+
+def write_config(
+    out: str | Path,
+    model: ModelConfig,
+    train_config: TrainConfig,
+    data_config: DataConfig,
+    dataset: Dataset,
+) -> None:
+    """Save the resolved configuration of a run as ``out/config.json`` (atomically)."""
+    from vaekit import __version__
+
+    checkpoint.write_json(
+        Path(out) / CONFIG_FILE,
+        {
+            "vaekit": __version__,
+            "model": to_dict(model),
+            "train": to_dict(train_config),
+            "data": to_dict(data_config),
+            "dataset": {
+                "name": dataset.name,
+                "shape": list(dataset.shape),
+                "kind": dataset.kind,
+                "n_train": len(dataset.x_train),
+                "n_val": len(dataset.x_val),
+                "n_test": len(dataset.x_test),
+            },
+        },
+    )
+
+
+def read_config(out: str | Path) -> dict[str, Any]:
+    """The configs of a run folder: ``{"model": ModelConfig, "train": ..., "data": ...}``."""
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{out} is not a vaekit run folder (no {CONFIG_FILE})")
+    try:
+        raw = json.loads(path.read_text())
+        return {
+            "model": from_dict(ModelConfig, raw["model"]),
+            "train": from_dict(TrainConfig, raw["train"]),
+            "data": from_dict(DataConfig, raw["data"]),
+            "raw": raw,
+        }
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is corrupt: {e}") from e
+
+
+def save(model: VAE, path: str | Path) -> Path:
+    """Save ``model`` to a folder (as ``model.safetensors``) or a ``.safetensors`` file."""
+    return checkpoint.save_model(model, path)
+
+
+def load(path: str | Path, device: str = "cpu") -> VAE:
+    """Load a model from a run folder or a ``.safetensors`` file written by :func:`save`."""
+    return checkpoint.load_model(path, resolve_device(device))

@@ -1,0 +1,98 @@
+"""Frozen configuration dataclasses, one per concern: the model and the training run.
+
+Each field carries a one-line ``help`` in its metadata; the CLI builds its options from these
+fields, so the two never drift apart. Cross-field checks live in ``__post_init__``.
+The data config lives beside the data code (:class:`vaekit.data.DataConfig`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaekit.errors import ConfigError
+
+
+def _help(text: str, default: Any, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": text, **kw})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The VAE: sizes of the networks, the likelihood p(x|z) and the prior p(z)."""
+
+    latent_dim: int = _help("dimension of the latent z", 2)
+    hidden: tuple[int, ...] = _help("hidden layer sizes of encoder and decoder (mirrored)", (400,))
+    activation: str = _help("activation between hidden layers", "relu")
+    likelihood: str = _help(
+        "p(x|z): auto (bernoulli for [0,1] data, gaussian for real data), bernoulli, "
+        "continuous-bernoulli or gaussian",
+        "auto",
+    )
+    gaussian_scale: float | None = _help(
+        "fixed standard deviation of a gaussian likelihood (default: learned per feature)", None
+    )
+    prior: str = _help("p(z): normal", "normal")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden sizes must be >= 1, got {self.hidden}")
+        if self.gaussian_scale is not None and not self.gaussian_scale > 0:
+            raise ConfigError(f"gaussian_scale must be > 0, got {self.gaussian_scale}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation: objective, optimiser, schedule and stopping rule."""
+
+    epochs: int = _help("number of passes over the training data", 30)
+    batch_size: int = _help("examples per gradient step", 128)
+    lr: float = _help("Adam learning rate", 1e-3)
+    weight_decay: float = _help("L2 weight decay (Adam's coupled form)", 0.0)
+    l1: float = _help("L1 penalty on network weights, added to the per-example loss", 0.0)
+    beta: float = _help("weight of KL(q(z|x) || p(z)) in the objective (1 = the ELBO)", 1.0)
+    k: int = _help("importance samples: 1 trains the ELBO, k > 1 the IWAE bound", 1)
+    warmup: int = _help("epochs of linear KL warm-up from 0 to beta (0 = off)", 0)
+    patience: int | None = _help(
+        "early stopping: epochs without validation improvement (default: off)", None
+    )
+    clip_norm: float | None = _help("clip the gradient norm to this value (default: off)", None)
+    seed: int = _help("random seed for initialisation, shuffling and sampling", 0)
+    device: str = _help("cpu, cuda, cuda:N or auto", "cpu")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.l1 >= 0, f"l1 must be >= 0, got {self.l1}"),
+            (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
+            (self.k >= 1, f"k must be >= 1, got {self.k}"),
+            (self.warmup >= 0, f"warmup must be >= 0, got {self.warmup}"),
+            (self.patience is None or self.patience >= 1, "patience must be >= 1 or unset"),
+            (self.clip_norm is None or self.clip_norm > 0, "clip_norm must be > 0 or unset"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if self.k > 1 and self.beta != 1.0:
+            raise ConfigError("beta != 1 applies to the ELBO only; use k=1 with beta")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from :func:`to_dict` output, rejecting unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**values)

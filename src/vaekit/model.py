@@ -1,0 +1,217 @@
+"""The VAE: encoder -> q(z|x) -> reparameterised z -> decoder -> p(x|z), with a prior p(z).
+
+``qz``, ``pz`` and ``px`` return ``torch.distributions`` objects; ``terms`` assembles them into
+an objective. The user-facing methods (``encode``, ``decode``, ``sample``, ...) take and return
+data in its original units, accept NumPy arrays or tensors, and check their input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from vaekit import estimate
+from vaekit.config import ModelConfig
+from vaekit.errors import DataError
+from vaekit.likelihoods import make_likelihood
+from vaekit.nets import MLPDecoder, MLPEncoder
+from vaekit.objectives import Terms, elbo, iwae
+from vaekit.priors import make_prior
+
+ArrayLike = Tensor | np.ndarray
+
+
+class VAE(nn.Module):
+    """A variational autoencoder over data of event shape ``shape`` (e.g. (1, 28, 28) or (D,)).
+
+    ``kind`` is the data's value domain ("binary", "grey" or "real"); ``loc``/``scale`` (shape
+    ``shape``) standardise real data inside the model, so every public method speaks the data's
+    own units and log-densities include the Jacobian of the standardisation.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        shape: tuple[int, ...],
+        kind: str = "grey",
+        loc: Tensor | None = None,
+        scale: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.config, self.shape, self.kind = config, tuple(int(s) for s in shape), kind
+        x_dim, z_dim = math.prod(self.shape), config.latent_dim
+        self.encoder = MLPEncoder(x_dim, z_dim, config.hidden, config.activation)
+        self.decoder = MLPDecoder(z_dim, x_dim, config.hidden[::-1], config.activation)
+        self.prior = make_prior(config.prior, z_dim)
+        self.likelihood = make_likelihood(
+            config.likelihood, self.shape, kind, config.gaussian_scale
+        )
+        self.standardized = loc is not None
+        if self.standardized:
+            scale = torch.ones(self.shape) if scale is None else scale
+            self.register_buffer(
+                "x_loc", torch.as_tensor(loc, dtype=torch.float32).reshape(self.shape).clone()
+            )
+            self.register_buffer(
+                "x_scale", torch.as_tensor(scale, dtype=torch.float32).reshape(self.shape).clone()
+            )
+
+    # -- the probabilistic model (data in model space) ---------------------------------------
+    def qz(self, x: Tensor) -> Distribution:
+        """q(z|x): diagonal Gaussian, batch (B,), event (L,). ``x`` (B, *shape), model space."""
+        loc, raw_scale = self.encoder(x.flatten(1))  # (B, L), (B, L)
+        scale = nn.functional.softplus(raw_scale) + 1e-6
+        return Independent(Normal(loc, scale, validate_args=False), 1)
+
+    def pz(self) -> Distribution:
+        """p(z), event (L,)."""
+        return self.prior()
+
+    def px(self, z: Tensor) -> Distribution:
+        """p(x|z) in model space, batch z.shape[:-1], event ``shape``. ``z`` (..., L)."""
+        params = self.decoder(z).unflatten(-1, self.shape)  # (..., *shape)
+        return self.likelihood(params)
+
+    def to_model_space(self, x: Tensor) -> Tensor:
+        return (x - self.x_loc) / self.x_scale if self.standardized else x
+
+    def from_model_space(self, x: Tensor) -> Tensor:
+        return x * self.x_scale + self.x_loc if self.standardized else x
+
+    def log_det(self) -> Tensor | float:
+        """log |d x_model / d x| per example: added to model-space densities (nats)."""
+        return -self.x_scale.log().sum() if self.standardized else 0.0
+
+    def terms(self, x: Tensor, beta: float = 1.0, k: int = 1) -> Terms:
+        """The training objective's terms per example (B,), nats; ``x`` (B, *shape) in data units.
+
+        k = 1: the (beta-)ELBO with one reparameterised sample; k > 1: the IWAE bound.
+        """
+        x = self.to_model_space(x)
+        qz, pz = self.qz(x), self.pz()
+        if k == 1:
+            z = qz.rsample()  # (B, L)
+            t = elbo(x, qz, pz, self.px(z), z, beta)
+        else:
+            z = qz.rsample((k,))  # (k, B, L)
+            t = iwae(x, qz, pz, self.px(z), z)
+        if not self.standardized:
+            return t
+        d = self.log_det()
+        return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
+
+    # -- the user-facing API (data units, validated input) -----------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_data(self, x: ArrayLike, name: str = "x") -> Tensor:
+        """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
+
+        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
+        and values outside the likelihood's support.
+        """
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        t = t.to(device=self.device, dtype=torch.float32)
+        n_features = math.prod(self.shape)
+        if t.ndim >= 1 and t.shape[0] == 0:
+            raise DataError(f"{name} is empty: no examples to process")
+        if tuple(t.shape[1:]) != self.shape:
+            if t.ndim == 2 and t.shape[1] == n_features:
+                t = t.reshape(-1, *self.shape)
+            else:
+                raise DataError(
+                    f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
+                    f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
+                )
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
+            raise DataError(f"{name} contains NaN or infinite values (first in example {bad})")
+        self.likelihood.check(t)
+        return t
+
+    def _batches(self, x: Tensor, size: int = 1024) -> Iterator[Tensor]:
+        yield from x.split(size)
+
+    @torch.no_grad()
+    def encode(self, x: ArrayLike, sample: bool = False) -> Tensor:
+        """Posterior means E[z|x] (N, L), or one sample z ~ q(z|x) each with ``sample=True``."""
+        x = self.check_data(x)
+        out = []
+        for xb in self._batches(x):
+            qz = self.qz(self.to_model_space(xb))
+            out.append(qz.sample() if sample else qz.mean)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def decode(self, z: ArrayLike) -> Tensor:
+        """The mean of p(x|z) for each z (N, L) -> (N, *shape), in data units."""
+        z = torch.as_tensor(np.asarray(z) if not isinstance(z, Tensor) else z)
+        z = z.to(device=self.device, dtype=torch.float32)
+        L = self.config.latent_dim
+        if z.ndim != 2 or z.shape[1] != L:
+            raise DataError(f"z has shape {tuple(z.shape)}, expected (N, {L})")
+        if not torch.isfinite(z).all():
+            raise DataError("z contains NaN or infinite values")
+        return torch.cat([self.from_model_space(self.px(zb).mean) for zb in self._batches(z)])
+
+    def reconstruct(self, x: ArrayLike) -> Tensor:
+        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape)."""
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> Tensor:
+        """n new examples: the means of p(x|z) for z ~ p(z), (n, *shape)."""
+        if n < 1:
+            raise DataError(f"n must be >= 1, got {n}")
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # seeded without touching the global RNG
+            if seed is not None:
+                torch.manual_seed(seed)
+            z = self.pz().sample((n,))  # (n, L)
+        return self.decode(z)
+
+    @torch.no_grad()
+    def interpolate(self, x_a: ArrayLike, x_b: ArrayLike, steps: int = 10) -> Tensor:
+        """Decode ``steps`` points on the line between the posterior means of two examples.
+
+        ``x_a``, ``x_b``: one example each, (*shape) or (1, *shape). Returns (steps, *shape).
+        """
+        if steps < 2:
+            raise DataError(f"steps must be >= 2, got {steps}")
+        z_a, z_b = (self.encode(self._one(x, n)) for x, n in ((x_a, "x_a"), (x_b, "x_b")))
+        t = torch.linspace(0, 1, steps, device=self.device)[:, None]  # (steps, 1)
+        return self.decode((1 - t) * z_a + t * z_b)
+
+    def _one(self, x: ArrayLike, name: str) -> Tensor:
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        return self.check_data(t.reshape(1, -1) if t.ndim <= len(self.shape) else t, name)[:1]
+
+    @torch.no_grad()
+    def elbo(self, x: ArrayLike, batch_size: int = 1024) -> Terms:
+        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units."""
+        x = self.check_data(x)
+        parts = [self.terms(xb) for xb in x.split(batch_size)]
+        return Terms(
+            *(
+                torch.cat([getattr(p, f) for p in parts])
+                for f in ("log_px_z", "kl_z", "elbo", "objective")
+            )
+        )
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, x: ArrayLike, k: int = 1000, batch_size: int = 256, chunk: int = 100
+    ) -> Tensor:
+        """Importance-sampled log p(x) per example (N,), nats (Burda et al. 2015), k samples."""
+        x = self.check_data(x)
+        out = [
+            estimate.log_likelihood(self, self.to_model_space(xb), k, chunk) + self.log_det()
+            for xb in x.split(batch_size)
+        ]
+        return torch.cat(out)

@@ -1,0 +1,252 @@
+"""The one training loop, for every model.
+
+Fast path: data that fits in memory stays one tensor on the training device and is batched by
+index (no per-sample Python, no DataLoader). Streaming path: any ``torch.utils.data.Dataset``
+goes through a DataLoader. Per epoch: a seeded shuffle, Adam steps on the (beta-)ELBO or IWAE
+bound with linear KL warm-up and optional gradient clipping, validation, history, checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from tqdm.auto import tqdm
+
+from vaekit import checkpoint
+from vaekit.config import TrainConfig
+from vaekit.errors import ConfigError, TrainingError
+from vaekit.model import VAE
+
+Record = dict[str, Any]  #: one epoch of history: epoch, train_elbo, val_elbo, ..., seconds
+
+
+@dataclass
+class LoopState:
+    """What a hook sees at the end of each epoch."""
+
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    config: TrainConfig
+    epoch: int = 0
+    history: list[Record] = field(default_factory=list)
+    best_val: float = -math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stop: bool = False  #: a hook may set this to end training after the current epoch
+
+
+Hook = Callable[[LoopState], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {name!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available")
+    return device
+
+
+def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
+    fused = {"fused": True} if model.device.type in ("cpu", "cuda") else {}
+    return torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **fused
+    )
+
+
+def _batches(
+    x: Tensor | TorchDataset, batch_size: int, binarize: bool, device: torch.device
+) -> Iterator[Tensor]:
+    """One shuffled epoch of batches (B, *shape) on ``device``."""
+    if isinstance(x, Tensor):
+        perm = torch.randperm(x.shape[0], device=x.device)  # (N,)
+        batches: Iterator[Tensor] = (x[idx] for idx in perm.split(batch_size))
+    else:
+        gen = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+        loader = DataLoader(x, batch_size=batch_size, shuffle=True, generator=gen)
+        batches = (b[0] if isinstance(b, list | tuple) else b for b in loader)
+    for xb in batches:
+        xb = xb.to(device, torch.float32, non_blocking=True)
+        yield torch.bernoulli(xb) if binarize else xb
+
+
+@torch.no_grad()
+def validate(model: VAE, x: Tensor, batch_size: int = 1024) -> dict[str, float]:
+    """Mean ELBO terms per example (nats) over ``x``, one posterior sample each."""
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, device=model.device)
+    for xb in x.split(batch_size):
+        t = model.terms(xb.to(model.device))
+        sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()])
+    model.train(was_training)
+    elbo, log_px_z, kl_z = (sums / max(len(x), 1)).tolist()
+    return {"elbo": elbo, "log_px_z": log_px_z, "kl": kl_z}
+
+
+def _l1(model: VAE) -> Tensor:
+    return sum(p.abs().sum() for n, p in model.named_parameters() if n.endswith("weight"))
+
+
+def train(
+    model: VAE,
+    x_train: Tensor | TorchDataset,
+    x_val: Tensor | None,
+    config: TrainConfig,
+    *,
+    binarize: bool = False,
+    out: str | Path | None = None,
+    resume: bool = False,
+    hooks: Sequence[Hook] = (),
+    progress: bool | None = None,
+) -> LoopState:
+    """Fit ``model`` by maximising the objective of ``config`` on ``x_train`` (N, *shape).
+
+    ``x_val`` (M, *shape) drives early stopping (``config.patience``), after which the best
+    weights are restored. ``binarize`` draws a fresh Bernoulli sample of every training batch
+    (dynamic binarisation; the validation set is binarised once, with a fixed seed). With ``out``
+    every epoch appends to ``out/metrics.jsonl`` and atomically rewrites ``out/model.safetensors``
+    and ``out/train_state.safetensors``; ``resume`` continues from the latter. A non-finite loss
+    raises :class:`TrainingError` naming the epoch and step, before anything is written.
+    """
+    device = model.device
+    in_memory = isinstance(x_train, Tensor)
+    if in_memory:
+        x_train = model.check_data(x_train, "training data")
+    if x_val is not None and len(x_val) == 0:
+        x_val = None
+    if x_val is not None:
+        x_val = model.check_data(x_val, "validation data")
+        if binarize:
+            x_val = torch.bernoulli(
+                x_val, generator=torch.Generator(device).manual_seed(config.seed)
+            )
+    optimizer = make_optimizer(model, config)
+    state = LoopState(model, optimizer, config)
+    out = Path(out) if out is not None else None
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    if resume:
+        if out is None or not (out / checkpoint.STATE_FILE).exists():
+            raise TrainingError(f"nothing to resume: no {checkpoint.STATE_FILE} in {out}")
+        best, info = checkpoint.load_train_state(out, model, optimizer)
+        for key in ("epoch", "history", "best_val", "best_epoch", "bad_epochs"):
+            setattr(state, key, info[key])
+    else:
+        torch.manual_seed(config.seed)
+    n = len(x_train)
+    steps = math.ceil(n / config.batch_size)
+    show = progress if progress is not None else sys.stderr.isatty()
+    weights_l1 = config.l1 > 0
+    model.train()
+    while state.epoch < config.epochs and not state.stop:
+        epoch = state.epoch + 1
+        losses = torch.zeros(steps, device=device)  # (S,) checked lazily: no sync per step
+        sums = torch.zeros(3, device=device)  # elbo, log_px_z, kl summed over examples
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch}/{config.epochs}",
+            disable=not show,
+            leave=False,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        start = time.perf_counter()
+        for step, xb in enumerate(_batches(x_train, config.batch_size, binarize, device)):
+            warm = min(1.0, (epoch - 1 + step / steps) / config.warmup) if config.warmup else 1.0
+            t = model.terms(xb, config.beta * warm, config.k)
+            loss = -t.objective.mean()
+            if weights_l1:
+                loss = loss + config.l1 * _l1(model) / n
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+            losses[step] = loss.detach()
+            sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()]).detach()
+            if step % 50 == 49 or step == steps - 1:
+                _check_finite(losses, epoch, step, out)
+                if show:
+                    bar.set_postfix(loss=f"{losses[max(0, step - 49) : step + 1].mean():.2f}")
+            bar.update(1)
+        seconds = time.perf_counter() - start
+        bar.close()
+        train_elbo, train_log_px_z, train_kl = (sums / n).tolist()
+        record: Record = {
+            "epoch": epoch,
+            "train_elbo": train_elbo,
+            "train_log_px_z": train_log_px_z,
+            "train_kl": train_kl,
+            "beta": config.beta * warm,
+            "seconds": seconds,
+        }
+        if x_val is not None:
+            v = validate(model, x_val)
+            record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl=v["kl"])
+        state.epoch = epoch
+        state.history.append(record)
+        score = record.get("val_elbo", train_elbo)
+        if score > state.best_val:
+            state.best_val, state.best_epoch, state.bad_epochs = score, epoch, 0
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state.bad_epochs += 1
+            if config.patience is not None and state.bad_epochs >= config.patience:
+                state.stop = True
+        if out is not None:
+            _save_epoch(out, state, best)
+        for hook in hooks:
+            hook(state)
+        if show:
+            tqdm.write(_summary(record), file=sys.stderr)
+    if config.patience is not None:
+        model.load_state_dict(best)
+        if out is not None:
+            checkpoint.save_model(model, out, {"best_epoch": state.best_epoch})
+    return state
+
+
+def _check_finite(losses: Tensor, epoch: int, step: int, out: Path | None) -> None:
+    bad = (~torch.isfinite(losses[: step + 1])).nonzero()
+    if len(bad):
+        where = f"; the last good checkpoint in {out} is untouched" if out else ""
+        raise TrainingError(
+            f"the loss became {losses[bad[0, 0]].item()} at epoch {epoch}, "
+            f"step {int(bad[0, 0]) + 1}{where}. Try a lower --lr or --clip-norm"
+        )
+
+
+def _save_epoch(out: Path, state: LoopState, best: dict[str, Tensor]) -> None:
+    info = {
+        "epoch": state.epoch,
+        "history": state.history,
+        "best_val": state.best_val,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+    }
+    checkpoint.save_train_state(out, state.model, best, state.optimizer, info)
+    checkpoint.save_model(state.model, out, {"epoch": state.epoch})
+    checkpoint.write_jsonl(out / "metrics.jsonl", state.history)
+
+
+def _summary(r: Record) -> str:
+    val = f"  val ELBO {r['val_elbo']:9.3f}" if "val_elbo" in r else ""
+    return (
+        f"epoch {r['epoch']:3d}  train ELBO {r['train_elbo']:9.3f}  "
+        f"log p(x|z) {r['train_log_px_z']:9.3f}  KL {r['train_kl']:7.3f}{val}  "
+        f"{r['seconds']:.2f}s"
+    )

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny synthetic data and small models, so the suite stays fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaekit.config import ModelConfig
+from vaekit.model import VAE
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def binary_data() -> torch.Tensor:
+    """(256, 1, 4, 4) binary images made from 4 prototypes with pixel noise."""
+    g = torch.Generator().manual_seed(0)
+    protos = (torch.rand(4, 1, 4, 4, generator=g) > 0.5).float()
+    labels = torch.arange(256) % 4
+    flips = (torch.rand(256, 1, 4, 4, generator=g) < 0.05).float()
+    return (protos[labels] - flips).abs()
+
+
+@pytest.fixture
+def small_model() -> VAE:
+    torch.manual_seed(0)
+    return VAE(ModelConfig(latent_dim=2, hidden=(16,)), (1, 4, 4))
+
+
+def shared_data_dir() -> Path:
+    """The offline dataset copies, or skip the test with the reason."""
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"offline datasets not found at {SHARED_DATA} (set VAEKIT_DATA_DIR)")
+    return SHARED_DATA
