@@ -1,3 +1,4 @@
+import importlib
 import json
 
 import pytest
@@ -147,7 +148,7 @@ def test_a_crash_mid_epoch_resumes_from_the_last_completed_epoch(
     cfg = TrainConfig(epochs=3, batch_size=32, seed=1)
     straight = _model()
     train(straight, binary_data, binary_data[:32], cfg)
-    import vaekit.train as loop
+    loop = importlib.import_module("vaekit.train")  # the package exports a function `train`
 
     real, calls = loop.validate, {"n": 0}
 
@@ -185,3 +186,16 @@ def test_streaming_path_trains_from_a_torch_dataset(binary_data):
     ds = torch.utils.data.TensorDataset(binary_data)
     state = train(_model(), ds, binary_data[:32], TrainConfig(epochs=2, batch_size=64))
     assert len(state.history) == 2 and state.history[-1]["val_elbo"] < 0
+
+
+def test_dynamic_binarization_draws_fresh_binary_batches():
+    from vaekit.train import _batches
+
+    grey = torch.full((4096, 3), 0.3)
+    torch.manual_seed(0)
+    (a,) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
+    (b,) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
+    assert set(a.unique().tolist()) == {0.0, 1.0} and not torch.equal(a, b)
+    assert abs(a.mean().item() - 0.3) < 0.02  # P(1) is the grey value
+    (c,) = _batches(grey, 4096, binarize=False, device=torch.device("cpu"))
+    assert torch.equal(c, grey)

@@ -1,0 +1,185 @@
+"""From raw arrays to a :class:`Dataset`: seeded splits, the value kind, standardization stats.
+
+Every reader (named datasets, array files, CSV, image folders) returns a :class:`Source`;
+:func:`build_dataset` turns it into tensors the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vaekit.data.config import DataConfig
+from vaekit.data.dataset import Dataset
+from vaekit.errors import ConfigError, DataError
+
+
+@dataclass
+class Source:
+    """Raw data as read from disk, before splitting.
+
+    ``x`` is ``(N, *shape)`` of any numeric dtype and its values are ``x / value_scale``
+    (255 for 8-bit images). Official splits, where the data has them, go in ``x_val`` / ``x_test``
+    and are used as they are. ``kind`` is fixed by named datasets; None means "detect it".
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    value_scale: float = 1.0
+    kind: str | None = None
+    classes: tuple[str, ...] | None = None
+
+
+def check_finite(x: np.ndarray, where: str) -> None:
+    """Raise :class:`DataError` naming ``where`` and the first row holding NaN or inf."""
+    if x.dtype.kind != "f" or x.size == 0 or np.isfinite(x).all():
+        return
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # (N,)
+    row = int(np.flatnonzero(bad)[0])
+    raise DataError(f"{where}: row {row} contains NaN or inf ({int(bad.sum())} rows do)")
+
+
+def detect_kind(arrays: list[np.ndarray], value_scale: float = 1.0) -> str:
+    """``"binary"`` if every value is 0 or 1, ``"grey"`` if all lie in [0, 1], else ``"real"``."""
+    arrays = [a for a in arrays if a.size]
+    lo = min(float(a.min()) for a in arrays) / value_scale
+    hi = max(float(a.max()) for a in arrays) / value_scale
+    if lo < 0 or hi > 1:
+        return "real"
+    binary = all(np.isin(a, (0, value_scale)).all() for a in arrays)
+    return "binary" if binary else "grey"
+
+
+def split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded disjoint ``(train, val, test)`` row indices of ``n`` rows, each sorted.
+
+    The held-out sizes are ``round(fraction * n)``; the same seed gives the same split.
+    """
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(test_fraction * n))
+    n_val = int(round(val_fraction * n))
+    test, val, train = np.split(perm, [n_test, n_test + n_val])
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _labels(y: np.ndarray | None, idx: np.ndarray | None) -> torch.Tensor | None:
+    if y is None:
+        return None
+    y = y if idx is None else y[idx]
+    return torch.from_numpy(np.array(y, dtype=np.int64))
+
+
+def _values(x: np.ndarray, idx: np.ndarray | None, value_scale: float) -> torch.Tensor:
+    """Rows ``idx`` of ``x`` (all if None) as a new contiguous float32 tensor / ``value_scale``."""
+    if not (x.flags.writeable and x.flags.c_contiguous and x.dtype.isnative):
+        x = np.array(x, dtype=x.dtype.newbyteorder("="), order="C")  # torch needs all three
+    t = torch.from_numpy(x)
+    if idx is not None:
+        t = t.index_select(0, torch.from_numpy(idx))
+    out = t.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    return out.div_(value_scale) if value_scale != 1.0 else out
+
+
+def standardization(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train split's per-feature mean and standard deviation, each ``(*shape)``.
+
+    The data stays in its own units; the model standardizes with these statistics internally,
+    so its outputs and densities are in the data's units. Constant features get scale 1.
+    """
+    x = x_train.double()  # (N, *shape)
+    loc = x.mean(dim=0)
+    scale = x.std(dim=0, correction=0)
+    scale[(x == x[:1]).all(dim=0)] = 1.0
+    return loc.float(), scale.float()
+
+
+def build_dataset(source: Source, config: DataConfig) -> Dataset:
+    """Split ``source`` (seeded), fix its kind, measure real data's statistics: a Dataset.
+
+    Without an official test split, ``test_fraction`` of all rows is held out; without an official
+    validation split, ``val_fraction`` of the rows read as training data (all rows when there is
+    no official test split either) goes to validation.
+    """
+    x, scale = source.x, source.value_scale
+    parts = [a for a in (x, source.x_val, source.x_test) if a is not None]
+    kind = source.kind or detect_kind(parts, scale)
+    val_frac = 0.0 if source.x_val is not None else config.val_fraction
+    test_frac = 0.0 if source.x_test is not None else config.test_fraction
+    train, val, test = split_indices(len(x), val_frac, test_frac, config.seed)
+    if len(train) == 0:
+        raise DataError(f"{source.name}: {len(x)} rows leave no training data after the split")
+
+    xs, ys = [_values(x, train, scale)], [_labels(source.y, train)]
+    for idx, x_official, y_official in (
+        (val, source.x_val, source.y_val),
+        (test, source.x_test, source.y_test),
+    ):
+        if x_official is not None:
+            xs.append(_values(x_official, None, scale))
+            ys.append(_labels(y_official, None))
+        else:
+            xs.append(_values(x, idx, scale))
+            ys.append(_labels(source.y, idx))
+
+    loc = std = None
+    if kind == "real":
+        loc, std = standardization(xs[0])
+
+    binarize = False
+    if config.binarize:
+        if kind == "real":
+            raise ConfigError(
+                f"binarize needs values in [0, 1], but {source.name} is real-valued "
+                f"(it is standardized by the model instead); turn binarize off"
+            )
+        binarize = kind == "grey"  # already-binary data stays as it is
+        kind = "binary"
+
+    return Dataset(
+        name=source.name,
+        x_train=xs[0],
+        x_val=xs[1],
+        x_test=xs[2],
+        y_train=ys[0],
+        y_val=ys[1],
+        y_test=ys[2],
+        shape=tuple(x.shape[1:]),
+        kind=kind,
+        binarize=binarize,
+        loc=loc,
+        scale=std,
+        classes=source.classes,
+    )
+
+
+def encode_labels(values: np.ndarray, where: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """Labels ``(N,)`` -> ``(int64 codes, class names or None)``.
+
+    Integers (or integral floats) are kept as they are, with no names; strings are mapped to
+    0..K-1 in sorted order and the names are returned.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise DataError(f"{where}: labels must be one value per row, got shape {values.shape}")
+    if values.dtype.kind in "biu":
+        return values.astype(np.int64), None
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{where}: label in row {row} is {values[row]}, not an integer")
+        return values.astype(np.int64), None
+    if values.dtype.kind in "USO":
+        names = np.array([str(v) for v in values])
+        classes, codes = np.unique(names, return_inverse=True)
+        return codes.astype(np.int64), tuple(str(c) for c in classes)
+    raise DataError(f"{where}: labels of type {values.dtype} are neither integers nor strings")

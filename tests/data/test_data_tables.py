@@ -1,0 +1,74 @@
+"""CSV files: header detection, label columns, and one clear error per kind of bad row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.data import DataConfig, load_dataset
+from vaekit.errors import ConfigError, DataError
+
+
+def write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load(path, **kw):
+    return load_dataset(DataConfig(str(path), val_fraction=0.0, test_fraction=0.0, **kw))
+
+
+def test_header_is_detected_and_label_found_by_name(tmp_path):
+    rows = "".join(f"{i},{i * 2.5},{'ab'[i % 2]}\n" for i in range(10))
+    data = load(write(tmp_path, "height,weight,kind\n" + rows), label_column="kind")
+    assert data.shape == (2,) and len(data.x_train) == 10 and data.kind == "real"
+    assert data.classes == ("a", "b") and data.y_train.tolist() == [0, 1] * 5
+    assert torch.allclose(data.x_train[:, 1], torch.arange(10) * 2.5)
+
+
+def test_no_header_and_label_by_index(tmp_path):
+    path = write(tmp_path, "0.1,0.2,3\n0.3,0.4,1\n\n0.5,0.6,3\n")
+    data = load(path, label_column="-1")
+    assert data.kind == "grey" and data.y_train.tolist() == [3, 1, 3] and data.classes is None
+    assert load(path).shape == (3,)  # without a label column every column is a feature
+
+
+def test_tab_separated(tmp_path):
+    data = load(write(tmp_path, "a\tb\n1\t2\n3\t4\n", "t.tsv"))
+    assert data.shape == (2,) and len(data.x_train) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "kw", "match"),
+    [
+        ("a,b\n1,2\n3\n", {}, r"t\.csv: line 3 has 1 columns, expected 2"),
+        ("a,b\n1,2\n3,x\n", {}, r"t\.csv: line 3, column 1 \('b'\): 'x' is not a number"),
+        ("1,2\n3,\n", {}, r"line 2, column 1: '' is not a number"),
+        ("a,b\n1,2\nnan,4\n", {}, r"line 3, column 0 \('a'\): 'nan' is not finite"),
+        ("a,b\n1,2\n", {"label_column": "c"}, r"label column 'c' not found in the header"),
+        ("1,2\n3,4\n", {"label_column": "c"}, "label column 'c' not found"),
+        ("1,2\n3,4\n", {"label_column": "5"}, r"label column 5 does not exist \(2 columns\)"),
+        ("a,b\n1,2\n3,2.5\n", {"label_column": "b"}, "line 3: label '2.5' is not an integer"),
+        ("a,b\n1,\n", {"label_column": "b"}, "line 2: empty label"),
+        ("a\n1\n", {"label_column": "a"}, "no feature columns"),
+        ("", {}, "no rows"),
+        ("a,b\n", {}, "a header but no data rows"),
+    ],
+)
+def test_bad_csv(tmp_path, text, kw, match):
+    with pytest.raises(DataError, match=match):
+        load(write(tmp_path, text), **kw)
+
+
+def test_not_utf8(tmp_path):
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(DataError, match="not UTF-8"):
+        load(tmp_path / "b.csv")
+
+
+def test_label_column_only_for_csv(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((3, 2)))
+    with pytest.raises(ConfigError, match="CSV files only"):
+        load(tmp_path / "x.npy", label_column="0")
