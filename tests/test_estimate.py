@@ -30,10 +30,10 @@ def _linear_model(exact_posterior: bool) -> tuple[VAE, torch.Tensor, torch.Tenso
         enc.weight.zero_()
         enc.weight[0] = var * w / S**2
         enc.bias[0] = -var * (w @ b) / S**2
-        enc.bias[1] = math.log(math.expm1(math.sqrt(var) - 1e-6))
+        enc.bias[1] = math.log(var)  # log-variance
         if not exact_posterior:  # a shifted, too wide proposal: poor but with light-tailed weights
             enc.bias[0] += 0.7
-            enc.bias[1] += 1.0
+            enc.bias[1] += 2.0
     x = b + torch.randn(64, 1) * w + S * torch.randn(64, D)  # (64, D)
     exact = MultivariateNormal(b, torch.outer(w, w) + S**2 * torch.eye(D)).log_prob(x)
     return model, x, exact

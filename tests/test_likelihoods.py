@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Bernoulli, Independent
 
 from vaekit.errors import ConfigError, DataError
 from vaekit.likelihoods import make_likelihood
@@ -14,6 +15,14 @@ def test_bernoulli_log_prob_is_the_cross_entropy():
     hand = (x * p.log() + (1 - x) * (1 - p).log()).sum((1, 2, 3))
     torch.testing.assert_close(px.log_prob(x), hand)
     assert px.log_prob(x).shape == (3,)
+
+
+def test_fast_bernoulli_log_prob_equals_torch_for_binary_and_grey_values():
+    logits = 6 * torch.randn(3, 50, 1, 2, 2)
+    lik = make_likelihood("bernoulli", (1, 2, 2))
+    for x in ((torch.rand(50, 1, 2, 2) > 0.5).float(), torch.rand(50, 1, 2, 2)):
+        expected = Independent(Bernoulli(logits=logits, validate_args=False), 3).log_prob(x)
+        torch.testing.assert_close(lik(logits).log_prob(x), expected)  # (3, 50)
 
 
 def test_continuous_bernoulli_log_prob_includes_its_normaliser():

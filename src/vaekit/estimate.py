@@ -1,13 +1,22 @@
-"""Importance-sampled estimate of log p(x) (Burda et al. 2015, appendix), batched and chunked."""
+"""Importance-sampled estimate of log p(x) (Burda et al. 2015, appendix), batched and chunked.
+
+One estimator serves ``VAE.log_likelihood``, :func:`vaekit.evaluate.evaluate` and the
+benchmarks. A chunk of samples for a batch of examples goes through the decoder as one call, so
+every decoder matmul has ``chunk * batch`` rows; the chunk is sized to keep the largest tensor near
+:data:`BLOCK_ELEMENTS` floats (cache-sized), whatever ``k`` is.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, kl_divergence
+
+BLOCK_ELEMENTS = 2**21  #: target floats in the largest (chunk * batch, width) tensor: 8 MB
 
 
 class LatentModel(Protocol):
@@ -16,23 +25,72 @@ class LatentModel(Protocol):
     def px(self, z: Tensor) -> Distribution: ...
 
 
-@torch.no_grad()
-def log_likelihood(model: LatentModel, x: Tensor, k: int = 1000, chunk: int = 100) -> Tensor:
-    """log p(x) ~= log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), per example (B,) in nats.
+@dataclass(frozen=True)
+class Estimate:
+    """Per-example results of importance sampling with k samples from q(z|x), each (B,), nats.
 
-    The k samples are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory
-    is O(chunk * B * D) whatever k is. The estimate is the IWAE bound L_k: a lower bound in
-    expectation that tightens towards log p(x) as k grows.
+    ``log_px``: log (1/k) sum_i w_i, the IWAE bound L_k, the estimate of log p(x).
+    ``log_px_z``: log p(x|z) averaged over the same k samples. ``kl_z``: KL(q(z|x) || p(z)),
+    analytic where torch knows it, else averaged over the k samples. ``ess``: the effective sample
+    size (sum w)^2 / sum w^2 of the k weights, in [1, k].
     """
-    if k < 1 or chunk < 1:
-        raise ValueError(f"k and chunk must be >= 1, got k={k}, chunk={chunk}")
+
+    log_px: Tensor
+    log_px_z: Tensor
+    kl_z: Tensor
+    ess: Tensor
+
+    @property
+    def elbo(self) -> Tensor:
+        """The ELBO per example (B,), nats."""
+        return self.log_px_z - self.kl_z
+
+    def shift(self, log_det: Tensor | float) -> Estimate:
+        """The same estimate with ``log_det`` added to the data densities (change of units)."""
+        return Estimate(self.log_px + log_det, self.log_px_z + log_det, self.kl_z, self.ess)
+
+
+def chunk_size(k: int, batch: int, width: int) -> int:
+    """Samples per decoder call for ``batch`` examples whose widest layer has ``width`` units."""
+    rows = max(1, BLOCK_ELEMENTS // max(1, width))
+    return max(1, min(k, rows // max(1, batch)))
+
+
+@torch.no_grad()
+def importance_sample(
+    model: LatentModel, x: Tensor, k: int, chunk: int | None = None, width: int | None = None
+) -> Estimate:
+    """Importance-sample one batch ``x`` (B, *event) with k samples z_i ~ q(z|x) each:
+
+        log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x).
+
+    The samples are drawn ``chunk`` at a time (default from :func:`chunk_size`, ``width`` being the
+    widest layer) and their (k, B) log weights kept, so memory is O(chunk * B * D + k * B). This is
+    a lower bound in expectation that tightens towards log p(x) as k grows. Global torch RNG.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    B = x.shape[0]
+    chunk = chunk or chunk_size(k, B, width or x[0].numel())
     qz, pz = model.qz(x), model.pz()
-    total = torch.full((x.shape[0],), -math.inf, device=x.device)  # (B,)
-    done = 0
-    while done < k:
-        n = min(chunk, k - done)
-        z = qz.sample((n,))  # (n, B, L)
-        log_w = model.px(z).log_prob(x) + pz.log_prob(z) - qz.log_prob(z)  # (n, B)
-        total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))  # (B,)
-        done += n
-    return total - math.log(k)
+    log_w = torch.empty(k, B, device=x.device)  # (k, B)
+    log_px_z = torch.empty(k, B, device=x.device)  # (k, B)
+    for start in range(0, k, chunk):
+        z = qz.sample((min(chunk, k - start),))  # (n, B, L)
+        lp = model.px(z).log_prob(x)  # (n, B)
+        log_px_z[start : start + len(z)] = lp
+        log_w[start : start + len(z)] = lp + pz.log_prob(z) - qz.log_prob(z)
+    lse = torch.logsumexp(log_w, 0)  # (B,)
+    ess = (2 * lse - torch.logsumexp(2 * log_w, 0)).exp()  # (B,)
+    try:
+        kl_z = kl_divergence(qz, pz)  # (B,)
+    except NotImplementedError:
+        kl_z = (log_px_z - log_w).mean(0)
+    return Estimate(lse - math.log(k), log_px_z.mean(0), kl_z, ess)
+
+
+def log_likelihood(
+    model: LatentModel, x: Tensor, k: int = 1000, chunk: int | None = None
+) -> Tensor:
+    """The importance-sampled log p(x) per example (B,), nats (see :func:`importance_sample`)."""
+    return importance_sample(model, x, k, chunk).log_px

@@ -47,13 +47,22 @@ class Likelihood(nn.Module):
         return next(k for k, v in LIKELIHOODS.items() if isinstance(self, v))
 
 
+class LogitBernoulli(Bernoulli):
+    """torch's Bernoulli with log p(x) = x * l - softplus(l) for logits l: the same values
+    (also the cross-entropy for grey x in [0, 1]) in three elementwise passes instead of the
+    six of ``binary_cross_entropy_with_logits``; it matters in the training and evaluation loops."""
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        return value * self.logits - nn.functional.softplus(self.logits)
+
+
 class BernoulliLikelihood(Likelihood):
     """Bernoulli from logits; grey values in [0, 1] give the usual cross-entropy."""
 
     support = "unit"
 
     def forward(self, params: Tensor) -> Distribution:
-        return Independent(Bernoulli(logits=params, validate_args=False), len(self.shape))
+        return Independent(LogitBernoulli(logits=params, validate_args=False), len(self.shape))
 
 
 class ContinuousBernoulliLikelihood(Likelihood):

@@ -64,8 +64,8 @@ class VAE(nn.Module):
     # -- the probabilistic model (data in model space) ---------------------------------------
     def qz(self, x: Tensor) -> Distribution:
         """q(z|x): diagonal Gaussian, batch (B,), event (L,). ``x`` (B, *shape), model space."""
-        loc, raw_scale = self.encoder(x.flatten(1))  # (B, L), (B, L)
-        scale = nn.functional.softplus(raw_scale) + 1e-6
+        loc, log_var = self.encoder(x.flatten(1))  # (B, L), (B, L)
+        scale = torch.exp(0.5 * log_var)  # learns small posterior scales fast (softplus doesn't)
         return Independent(Normal(loc, scale, validate_args=False), 1)
 
     def pz(self) -> Distribution:
@@ -205,13 +205,16 @@ class VAE(nn.Module):
         )
 
     @torch.no_grad()
-    def log_likelihood(
-        self, x: ArrayLike, k: int = 1000, batch_size: int = 256, chunk: int = 100
-    ) -> Tensor:
-        """Importance-sampled log p(x) per example (N,), nats (Burda et al. 2015), k samples."""
+    def log_likelihood(self, x: ArrayLike, k: int = 1000, batch_size: int = 256) -> Tensor:
+        """Importance-sampled log p(x) per example (N,), nats (Burda et al. 2015), k samples.
+
+        A lower bound in expectation (the IWAE bound L_k) that tightens as k grows; see
+        :func:`vaekit.evaluate.evaluate` for the full report with standard errors.
+        """
         x = self.check_data(x)
+        width = max([math.prod(self.shape), *self.config.hidden])
         out = [
-            estimate.log_likelihood(self, self.to_model_space(xb), k, chunk) + self.log_det()
+            estimate.importance_sample(self, self.to_model_space(xb), k, width=width).log_px
             for xb in x.split(batch_size)
         ]
-        return torch.cat(out)
+        return torch.cat(out) + self.log_det()

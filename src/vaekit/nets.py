@@ -37,15 +37,15 @@ def mlp(sizes: Sequence[int], act: str) -> nn.Sequential:
 
 
 class MLPEncoder(nn.Module):
-    """x (B, D) -> (loc, raw_scale), each (B, L): the parameters of a diagonal Gaussian q(z|x)."""
+    """x (B, D) -> (loc, log_var), each (B, L): the parameters of a diagonal Gaussian q(z|x)."""
 
     def __init__(self, x_dim: int, z_dim: int, hidden: Sequence[int], act: str = "relu") -> None:
         super().__init__()
         self.net = mlp([x_dim, *hidden, 2 * z_dim], act)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        loc, raw_scale = self.net(x).chunk(2, dim=-1)  # (B, L), (B, L)
-        return loc, raw_scale
+        loc, log_var = self.net(x).chunk(2, dim=-1)  # (B, L), (B, L)
+        return loc, log_var
 
 
 class MLPDecoder(nn.Module):

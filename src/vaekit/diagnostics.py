@@ -1,0 +1,87 @@
+"""Latent diagnostics of a VAE: active units, KL per latent dimension, reconstruction error.
+
+Each function takes examples ``x`` (N, *shape) in data units (as accepted by
+:meth:`VAE.check_data`), runs the encoder over them in batches, and returns a summary over
+the examples. They use the global torch RNG only where a Monte Carlo estimate is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, Independent, kl_divergence
+
+from vaekit.model import VAE, ArrayLike
+
+
+def posteriors(
+    model: VAE, x: ArrayLike, batch_size: int = 1024
+) -> Iterator[tuple[Tensor, Distribution]]:
+    """``(x_model, q(z|x))`` per batch: x (B, *shape) in model space, q with batch (B,)."""
+    x = model.check_data(x)
+    for xb in x.split(batch_size):
+        xm = model.to_model_space(xb)
+        yield xm, model.qz(xm)
+
+
+@torch.no_grad()
+def posterior_means(model: VAE, x: ArrayLike, batch_size: int = 1024) -> Tensor:
+    """E_q[z|x] for every example, (N, L)."""
+    return torch.cat([qz.mean for _, qz in posteriors(model, x, batch_size)])
+
+
+@torch.no_grad()
+def unit_activity(model: VAE, x: ArrayLike, batch_size: int = 1024) -> Tensor:
+    """Cov_x(E_q[z_u]) for each latent unit u (L,): the variance over examples of the posterior
+    means (Burda et al. 2015, section 5.2), in squared latent units."""
+    mu = posterior_means(model, x, batch_size).double()  # (N, L)
+    return mu.var(0, correction=0).float() if len(mu) > 1 else torch.zeros(mu.shape[1])
+
+
+def active_units(model: VAE, x: ArrayLike, threshold: float = 0.01, batch_size: int = 1024) -> int:
+    """The number of latent units u with Cov_x(E_q[z_u]) > ``threshold`` (Burda et al. 2015)."""
+    return int((unit_activity(model, x, batch_size) > threshold).sum())
+
+
+@torch.no_grad()
+def kl_per_dim(
+    model: VAE, x: ArrayLike, batch_size: int = 1024, samples: int = 64
+) -> Tensor | None:
+    """Mean over examples of KL(q(z_u|x) || p(z_u)) for each latent unit u, (L,), nats.
+
+    Analytic for a factorised prior whose KL torch knows (the standard normal); a Monte Carlo
+    estimate with ``samples`` draws per example for other factorised priors; None when the prior
+    does not factorise over units (the per-unit KL is then undefined). Sums to the mean KL.
+    """
+    pz = model.pz()
+    if not isinstance(pz, Independent) or pz.base_dist.batch_shape[-1:] != pz.event_shape:
+        return None
+    total, n = torch.zeros(pz.event_shape, dtype=torch.float64), 0
+    for _, qz in posteriors(model, x, batch_size):
+        q = qz.base_dist if isinstance(qz, Independent) else qz
+        try:
+            kl = kl_divergence(q, pz.base_dist)  # (B, L)
+        except NotImplementedError:
+            z = q.sample((samples,))  # (S, B, L)
+            kl = (q.log_prob(z) - pz.base_dist.log_prob(z)).mean(0)  # (B, L)
+        total += kl.double().sum(0).cpu()
+        n += kl.shape[0]
+    return (total / n).float()
+
+
+@torch.no_grad()
+def recon_error(model: VAE, x: ArrayLike, batch_size: int = 1024) -> float:
+    """Squared error of the posterior-mean reconstruction, per feature in data units squared.
+
+    The reconstruction of x is the mean of p(x|z) at z = E_q[z|x]; the squared error is averaged
+    over the features of each example, then over examples.
+    """
+    total, n = 0.0, 0
+    for xm, qz in posteriors(model, x, batch_size):
+        x_hat = model.from_model_space(model.px(qz.mean).mean)  # (B, *shape)
+        err = (x_hat - model.from_model_space(xm)).square().flatten(1).mean(1)  # (B,)
+        total += float(err.double().sum())
+        n += len(err)
+    return total / n
