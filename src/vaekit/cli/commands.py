@@ -1,0 +1,288 @@
+"""The subcommands: each reads its arguments, calls the public API, and writes or prints the result.
+
+No training or evaluation logic lives here; see :mod:`vaekit.api`, :mod:`vaekit.evaluate`,
+:mod:`vaekit.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit import api, report
+from vaekit.cli import options
+from vaekit.cli.console import (
+    ARRAY_FORMATS,
+    IMAGE_FORMATS,
+    UsageError,
+    output_path,
+    table,
+    writable_folder,
+    write_array,
+)
+from vaekit.config import ModelConfig, TrainConfig
+from vaekit.data import DataConfig, Dataset, load_dataset
+from vaekit.data.named import DATASETS, normalize_name
+from vaekit.model import VAE
+
+
+def progress(args: argparse.Namespace) -> bool | None:
+    """Progress bars: off with --quiet, else on when stderr is a terminal (None lets tqdm users
+    decide by that)."""
+    return False if args.quiet else None
+
+
+def default_run_folder(dataset: str) -> Path:
+    """``runs/<dataset>-<YYYYmmdd-HHMMSS>`` (a suffix if that exists), relative to the cwd."""
+    name = normalize_name(dataset) if normalize_name(dataset) in DATASETS else Path(dataset).stem
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+# -- train -------------------------------------------------------------------------------------
+def train(args: argparse.Namespace) -> int:
+    """Train a model, write the run folder and its report, print where the report is."""
+    if args.resume:
+        out, data = resume_folder(args), None
+        fit = functools.partial(api.fit, out=out, resume=True, progress=progress(args))
+    else:
+        data_config, model_config, train_config = (
+            options.build(args, c) for c in (DataConfig, ModelConfig, TrainConfig)
+        )
+        out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
+        writable_folder(out)
+        data = load_dataset(data_config)
+        fit = functools.partial(
+            api.fit,
+            data,
+            model_config,
+            train_config,
+            data_config=data_config,
+            out=out,
+            progress=progress(args),
+        )
+    try:
+        model = fit()
+    except KeyboardInterrupt:
+        history = report.read_history(out)
+        if not history:
+            print(
+                "vaekit: interrupted before the first epoch ended; nothing saved", file=sys.stderr
+            )
+        else:
+            print(
+                f"vaekit: interrupted; epoch {history[-1]['epoch']} is saved in {out}. "
+                f"Resume with: vaekit train --resume --out {out}",
+                file=sys.stderr,
+            )
+        return 130
+    saved = api.read_config(out)
+    data = data or load_dataset(saved["data"])
+    path = report.write_report(model, data, out, saved["raw"], model.history)
+    if model.history and not args.quiet:
+        last = model.history[-1]
+        score = "val_elbo" if "val_elbo" in last else "train_elbo"
+        seconds = sum(r["seconds"] for r in model.history)
+        print(
+            f"trained {last['epoch']} epochs ({seconds:.1f} s of training steps); "
+            f"final {score} {last[score]:.3f} nats per example"
+        )
+        print(f"run folder: {out}")
+    print(f"report: {path}")
+    return 0
+
+
+def resume_folder(args: argparse.Namespace) -> Path:
+    """The run folder to resume, after checking no configuration option was given with it."""
+    if args.out is None:
+        raise UsageError("--resume needs the run folder: vaekit train --resume --out RUN")
+    clash = [
+        options.option_name(k, {"seed": "data_seed"} if c is DataConfig else {})
+        for c in (DataConfig, ModelConfig, TrainConfig)
+        for k in options.given(args, c)
+    ]
+    if clash:
+        raise UsageError(
+            f"--resume continues with the run's saved configuration; drop {', '.join(clash)}"
+        )
+    return run_folder(args.out)
+
+
+# -- commands on a run folder --------------------------------------------------------------------
+def run_folder(path: str | Path) -> Path:
+    """``path`` if it is a vaekit run folder, else a one-line :class:`UsageError`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"no run folder at {path}")
+    if not (path / api.CONFIG_FILE).is_file():
+        raise UsageError(f"{path} is not a vaekit run folder (no {api.CONFIG_FILE})")
+    return path
+
+
+def load_run(args: argparse.Namespace) -> tuple[Path, VAE, dict[str, Any]]:
+    run = run_folder(args.run)
+    return run, api.load(run, args.device), api.read_config(run)
+
+
+def select_data(args: argparse.Namespace, saved: dict[str, Any]) -> tuple[Dataset, str]:
+    """The dataset of ``--data`` (default: the run's own) and the split to use.
+
+    The default split is ``test`` for the run's own data and ``all`` for other data given with
+    ``--data``; ``all`` of a file keeps the file's row order.
+    """
+    own: DataConfig = saved["data"]
+    chosen = options.given(args, DataConfig)
+    other = "dataset" in chosen and chosen["dataset"] != own.dataset
+    split = args.split or ("all" if other else "test")
+    if other:
+        base = DataConfig(dataset=chosen["dataset"], data_dir=own.data_dir)
+        if split == "all":  # keep every row, in file order
+            base = dataclasses.replace(base, val_fraction=0.0, test_fraction=0.0)
+        config = options.build(args, DataConfig, base)
+    else:
+        config = options.build(args, DataConfig, own)
+    return load_dataset(config), split
+
+
+def split_x(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x, y)`` of a split; ``all`` concatenates train, val and test in that order."""
+    if split != "all":
+        return data.split(split)
+    parts = [data.split(s) for s in ("train", "val", "test")]
+    x = torch.cat([p[0] for p in parts])
+    y = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    return x, y
+
+
+def write_examples(x: torch.Tensor, path: Path, ncols: int, title: str) -> None:
+    """Examples (N, *shape) as an array file, a PNG mosaic (images) or a heatmap (vectors)."""
+    from vaekit import plots  # matplotlib: slow to import, only needed for pictures
+
+    if path.suffix.lower() != ".png":
+        write_array(x.cpu().numpy(), path)
+    elif plots.is_image(x.shape[1:]):
+        plots.save_mosaic(x, path, ncols)
+    else:
+        plots.save_rows_png(x, path, title)
+
+
+def encode(args: argparse.Namespace) -> int:
+    """Write the posterior means E[z|x] (N, L) of a split."""
+    run, model, saved = load_run(args)
+    data, split = select_data(args, saved)
+    out = output_path(args.out or run / f"z_{split}.npy", ARRAY_FORMATS)
+    x, _ = split_x(data, split)
+    write_array(model.encode(x).cpu().numpy(), out)
+    print(f"wrote {len(x)} latent means ({model.config.latent_dim}-D) of {split} to {out}")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    """Write n samples (means of p(x|z) for z ~ p(z))."""
+    run, model, _ = load_run(args)
+    formats = IMAGE_FORMATS + ARRAY_FORMATS
+    out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}.png", formats)
+    x = model.sample(args.n, seed=args.seed)
+    write_examples(x, out, 8, f"{args.n} samples")
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def reconstruct(args: argparse.Namespace) -> int:
+    """Write reconstructions; a PNG shows originals (top) above reconstructions (bottom)."""
+    run, model, saved = load_run(args)
+    data, split = select_data(args, saved)
+    formats = IMAGE_FORMATS + ARRAY_FORMATS
+    out = output_path(args.out or run / f"reconstructions_{split}.png", formats)
+    x, _ = split_x(data, split)
+    x = x[: args.n] if args.n > 0 else x
+    x_hat = model.reconstruct(x)
+    if out.suffix.lower() == ".png":
+        write_examples(
+            torch.cat([model.check_data(x), x_hat]), out, len(x), "top: x, bottom: x_hat"
+        )
+    else:
+        write_array(x_hat.cpu().numpy(), out)
+    print(f"wrote {len(x)} reconstructions of {split} to {out}")
+    return 0
+
+
+def interpolate(args: argparse.Namespace) -> int:
+    """Write the decoded line between the latent means of examples I and J of a split."""
+    run, model, saved = load_run(args)
+    data, split = select_data(args, saved)
+    name = f"interpolate_{split}_{args.from_}_{args.to}.png"
+    out = output_path(args.out or run / name, IMAGE_FORMATS + ARRAY_FORMATS)
+    x, _ = split_x(data, split)
+    for index in (args.from_, args.to):
+        if not 0 <= index < len(x):
+            raise UsageError(f"index {index} is out of range: the {split} split has {len(x)} rows")
+    strip = model.interpolate(x[args.from_], x[args.to], args.steps)  # (steps, *shape)
+    write_examples(strip, out, args.steps, f"{split} {args.from_} -> {args.to}")
+    print(f"wrote {args.steps} steps from {split}[{args.from_}] to {split}[{args.to}] to {out}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Evaluate on a split, print a table, write evaluation.json (and refresh the report)."""
+    from vaekit.evaluate import evaluate as run_evaluation
+
+    run, model, saved = load_run(args)
+    own = "dataset" not in options.given(args, DataConfig)
+    out = output_path(args.out or run / report.EVALUATION_FILE, (".json",))
+    data, _ = select_data(args, saved)
+    result = run_evaluation(
+        model,
+        data,
+        split=args.split,
+        k=args.k,
+        seed=args.seed,
+        probes=args.probes,
+        progress=sys.stderr.isatty() and not args.quiet,
+    )
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(report.flatten(result).items(), f"evaluation of {run} ({args.split} split)"))
+    print(f"wrote {out}")
+    if own and out == run / report.EVALUATION_FILE and (run / report.REPORT_FILE).exists():
+        print(f"report: {report.write_report(model, data, run, saved['raw'], evaluation=result)}")
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    """Print a run's configuration, its final and best epochs, and its evaluation if any."""
+    run = run_folder(args.run)
+    raw = api.read_config(run)["raw"]
+    for section in ("dataset", "model", "train", "data"):
+        print(table(raw.get(section, {}).items(), section))
+    history = report.read_history(run)
+    if history:
+        last = history[-1]
+        score = "val_elbo" if "val_elbo" in last else "train_elbo"
+        best = max(history, key=lambda r: r[score])
+        keys = [k for k in last if k not in ("epoch",)]
+        print(table(((k, last[k]) for k in keys), f"final epoch ({last['epoch']})"))
+        print(table(((k, best[k]) for k in keys), f"best epoch by {score} ({best['epoch']})"))
+        print(
+            f"  training time: {sum(r['seconds'] for r in history):.1f} s over "
+            f"{len(history)} epochs"
+        )
+    else:
+        print("no epochs completed yet")
+    evaluation = report.read_evaluation(run)
+    if evaluation is not None:
+        print(table(report.flatten(evaluation).items(), "evaluation"))
+    if (run / report.REPORT_FILE).exists():
+        print(f"report: {run / report.REPORT_FILE}")
+    return 0

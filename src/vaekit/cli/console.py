@@ -1,0 +1,86 @@
+"""Terminal output and file checks for the CLI: colours (on terminals only), tables, one-line
+errors, output paths checked before any work is done, and array writers by file extension."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from vaekit.errors import VaekitError
+
+ARRAY_FORMATS = (".npy", ".csv")
+IMAGE_FORMATS = (".png",)
+
+
+class UsageError(VaekitError):
+    """A command-line request that cannot be carried out (bad path, unknown extension, ...)."""
+
+
+def colour(text: str, code: str, stream: TextIO) -> str:
+    """``text`` in ANSI colour ``code`` (``"1"`` bold, ``"31"`` red, ...) on a terminal only."""
+    if os.environ.get("NO_COLOR") or not stream.isatty():
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def error_line(message: str) -> str:
+    """The one line printed for an error: ``vaekit: error: <message>``, newlines folded."""
+    text = " ".join(str(message).split())
+    return f"{colour('vaekit: error:', '1;31', sys.stderr)} {text}"
+
+
+def table(rows: Iterable[tuple[str, Any]], title: str = "") -> str:
+    """Two aligned columns, keys and values, under an optional bold title."""
+    rows = [(str(k), _fmt(v)) for k, v in rows]
+    width = max((len(k) for k, _ in rows), default=0)
+    lines = [colour(title, "1", sys.stdout)] if title else []
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value)) if len(value) <= 12 else f"[{len(value)} values]"
+    return str(value)
+
+
+def writable_folder(folder: Path) -> Path:
+    """Create ``folder`` if needed and check a file can be written in it, or :class:`UsageError`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UsageError(f"cannot write to the folder {folder}: {reason}") from e
+    return folder
+
+
+def output_path(path: str | Path, formats: Sequence[str]) -> Path:
+    """Check an output file's extension and that its folder is writable, before any work."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise UsageError(
+            f"unknown output extension {path.suffix or '(none)'!r} in {path}; "
+            f"use {', '.join(formats)}"
+        )
+    writable_folder(path.parent)
+    return path
+
+
+def write_array(x: np.ndarray, path: Path) -> None:
+    """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened)."""
+    if path.suffix.lower() == ".npy":
+        np.save(path, x)
+    else:
+        flat = x.reshape(len(x), -1)
+        header = ",".join(f"v{j}" for j in range(flat.shape[1]))
+        np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.7g")
