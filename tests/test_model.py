@@ -50,6 +50,7 @@ def test_sample_is_seeded_and_leaves_global_rng_alone(small_model):
     assert torch.equal(a, b) and a.shape == (5, 1, 4, 4)
     assert torch.equal(state, torch.get_rng_state())
     assert not torch.equal(a, small_model.sample(5, seed=4))
+    assert not torch.equal(small_model.sample(5), small_model.sample(5))  # unseeded: fresh draws
 
 
 def test_interpolation_ends_decode_the_endpoints(small_model, binary_data):

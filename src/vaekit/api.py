@@ -51,7 +51,7 @@ def as_dataset(
 
 
 def fit(
-    data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor = "digits",
+    data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor | None = None,
     model: ModelConfig | None = None,
     train_config: TrainConfig | None = None,
     *,
@@ -63,25 +63,31 @@ def fit(
 ) -> VAE:
     """Train a VAE and return it (its epoch history is in ``model.history``).
 
-    ``data``: a dataset name (``digits``, ``mnist``, ...), a file or folder path, a loaded
-    :class:`Dataset`, or an array (N, ...) of examples. ``out``: a run folder that receives
-    config.json, metrics.jsonl and the checkpoints; with ``resume=True`` an interrupted run in
-    ``out`` continues from its last completed epoch with its own saved configuration.
+    ``data``: a dataset name (``digits``, the default, ``mnist``, ...), a file or folder path, a
+    loaded :class:`Dataset`, or an array (N, ...) of examples. ``out``: a run folder that receives
+    config.json, metrics.jsonl and the checkpoints. With ``resume=True`` an interrupted run in
+    ``out`` continues from its last completed epoch with its own saved configuration (and its
+    saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
+    ``train_config`` may then only change ``epochs``, to extend a finished run.
     """
     if resume:
         if out is None:
             raise ConfigError("resume needs the run folder (out=...)")
         saved = read_config(out)
-        model, train_config = saved["model"], saved["train"]
-        data_config = saved["data"]
-        dataset = load_dataset(data_config)
+        if model is not None and model != saved["model"]:
+            raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
+        model, train_config = saved["model"], _resumed(saved["train"], train_config)
+        if data is None:
+            dataset, data_config = as_dataset(saved["data"])
+        else:
+            dataset, data_config = as_dataset(data, data_config or saved["data"])
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
-        dataset, data_config = as_dataset(data, data_config)
+        dataset, data_config = as_dataset("digits" if data is None else data, data_config)
     device = resolve_device(train_config.device)
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
-    if out is not None and not resume:
+    if out is not None:
         write_config(out, model, train_config, data_config, dataset)
     state: LoopState = train(
         vae,
@@ -96,6 +102,20 @@ def fit(
     )
     vae.history = state.history
     return vae.eval()
+
+
+def _resumed(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
+    """The saved training config, with ``epochs`` taken from ``given`` (the only change allowed)."""
+    if given is None:
+        return saved
+    changed = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "epochs" and getattr(given, f.name) != getattr(saved, f.name)
+    ]
+    if changed:
+        raise ConfigError(f"resume can only change epochs, not {', '.join(changed)}")
+    return dataclasses.replace(saved, epochs=given.epochs)
 
 
 def write_config(

@@ -166,13 +166,18 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> Tensor:
-        """n new examples: the means of p(x|z) for z ~ p(z), (n, *shape)."""
+        """n new examples: the means of p(x|z) for z ~ p(z), (n, *shape).
+
+        With ``seed`` the draw is repeatable and leaves the global RNG alone; without, it uses
+        (and advances) the global RNG, so repeated calls give new samples.
+        """
         if n < 1:
             raise DataError(f"n must be >= 1, got {n}")
+        if seed is None:
+            return self.decode(self.pz().sample((n,)))  # (n, L) from the global RNG
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # seeded without touching the global RNG
-            if seed is not None:
-                torch.manual_seed(seed)
+            torch.manual_seed(seed)
             z = self.pz().sample((n,))  # (n, L)
         return self.decode(z)
 

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import options
+from vaekit.cli import options, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", "show a run's configuration and metrics")
     p.add_argument("run", metavar="RUN", help="run folder written by vaekit train")
     _common(p, device=False)
+
+    search.add_parser(sub)
     return parser
 
 
@@ -256,6 +258,8 @@ def dispatch(args: argparse.Namespace) -> int:
     """Call the function of ``args.command`` (imported lazily: --help stays fast)."""
     from vaekit.cli import commands
 
+    if args.command == "search":
+        return search.run(args)
     return getattr(commands, args.command)(args)
 
 
