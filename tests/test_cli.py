@@ -80,7 +80,7 @@ ERRORS = {
     "unwritable": (["sample", "RUN", "--out", "RUN/config.json/sub/x.png"], "cannot write"),
     "wrong shape": (["encode", "RUN", "--data", "TMP/bad.npy"], "this model expects (N, 1, 8, 8)"),
     "bad option": (["train", "--latent-dim", "two"], "invalid int value"),
-    "resume clash": (["train", "--resume", "--out", "RUN", "--epochs", "3"], "drop --epochs"),
+    "resume clash": (["train", "--resume", "--out", "RUN", "--lr", "0.1"], "drop --lr"),
 }
 
 
@@ -245,3 +245,16 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and f"vaekit train --resume --out {out}" in lines[0]
     assert "is saved" in lines[0] and "Traceback" not in stderr
+    # the interrupted run resumes and, with --epochs, is extended to a finite length
+    done = len((out / "metrics.jsonl").read_text().splitlines())
+    proc = subprocess.run(
+        [sys.executable, "-m", "vaekit", "train", "--resume", "--out", str(out),
+         "--epochs", str(done + 1), "--quiet"],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    epochs = [
+        json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert epochs == list(range(1, done + 2))
+    assert (out / "report.html").is_file()

@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted run in --out with its saved configuration (default: off)",
+        help="continue the run in --out with its saved configuration; --epochs N extends it "
+        "(default: off)",
     )
     _common(p, device=False)
 

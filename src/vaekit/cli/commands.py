@@ -56,7 +56,10 @@ def train(args: argparse.Namespace) -> int:
     """Train a model, write the run folder and its report, print where the report is."""
     if args.resume:
         out, data = resume_folder(args), None
-        fit = functools.partial(api.fit, out=out, resume=True, progress=progress(args))
+        extended = options.build(args, TrainConfig, base=api.read_config(out)["train"])
+        fit = functools.partial(
+            api.fit, train_config=extended, out=out, resume=True, progress=progress(args)
+        )
     else:
         data_config, model_config, train_config = (
             options.build(args, c) for c in (DataConfig, ModelConfig, TrainConfig)
@@ -105,17 +108,19 @@ def train(args: argparse.Namespace) -> int:
 
 
 def resume_folder(args: argparse.Namespace) -> Path:
-    """The run folder to resume, after checking no configuration option was given with it."""
+    """The run folder to resume, after checking that no option but --epochs was given with it."""
     if args.out is None:
         raise UsageError("--resume needs the run folder: vaekit train --resume --out RUN")
     clash = [
         options.option_name(k, {"seed": "data_seed"} if c is DataConfig else {})
         for c in (DataConfig, ModelConfig, TrainConfig)
         for k in options.given(args, c)
+        if not (c is TrainConfig and k == "epochs")
     ]
     if clash:
         raise UsageError(
-            f"--resume continues with the run's saved configuration; drop {', '.join(clash)}"
+            f"--resume continues with the run's saved configuration (only --epochs may "
+            f"extend it); drop {', '.join(clash)}"
         )
     return run_folder(args.out)
 
