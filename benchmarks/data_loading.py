@@ -42,8 +42,10 @@ def timed(fn, repeats: int) -> list[float]:
 
 def report(label: str, times: list[float], count: int, unit: str) -> None:
     best = min(times)
-    print(f"{label}: best {best:.3f} s, median {statistics.median(times):.3f} s "
-          f"({count / best:,.0f} {unit}/s); runs: {', '.join(f'{t:.3f}' for t in times)}")
+    print(
+        f"{label}: best {best:.3f} s, median {statistics.median(times):.3f} s "
+        f"({count / best:,.0f} {unit}/s); runs: {', '.join(f'{t:.3f}' for t in times)}"
+    )
 
 
 def write_pngs(data_dir: Path, folder: Path, n: int) -> None:
@@ -66,17 +68,23 @@ def main() -> None:
     data_dir = Path(args.data_dir).resolve()
 
     print(f"command: {Path(sys.executable).name} {' '.join(sys.argv)}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"Python {platform.python_version()}"
+    )
 
     config = DataConfig("mnist", data_dir=str(data_dir), download=False)
     start = time.perf_counter()
     data = load_dataset(config)  # the first call also warms the page cache
     n = len(data.x_train) + len(data.x_val) + len(data.x_test)
     print(f"MNIST first load in this process: {time.perf_counter() - start:.3f} s")
-    report(f"MNIST ({n:,} images) into memory", timed(lambda: load_dataset(config), args.repeats),
-           n, "images")
+    report(
+        f"MNIST ({n:,} images) into memory",
+        timed(lambda: load_dataset(config), args.repeats),
+        n,
+        "images",
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "pngs"
@@ -87,8 +95,12 @@ def main() -> None:
         images = DataConfig(str(folder), val_fraction=0.0, test_fraction=0.0)
         loaded = load_dataset(images)
         assert len(loaded.x_train) == args.images and loaded.shape == (1, 28, 28)
-        report(f"image folder ({args.images:,} PNGs, 28x28 grey, 10 class folders)",
-               timed(lambda: load_dataset(images), args.repeats), args.images, "images")
+        report(
+            f"image folder ({args.images:,} PNGs, 28x28 grey, 10 class folders)",
+            timed(lambda: load_dataset(images), args.repeats),
+            args.images,
+            "images",
+        )
 
 
 if __name__ == "__main__":

@@ -51,25 +51,32 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true")
     args = parser.parse_args()
     data = load_dataset(DataConfig("mnist", data_dir=str(data_dir()), val_fraction=0.0))
-    print(f"machine: {machine()}\ndata: MNIST grey, train {len(data.x_train)}, "
-          f"test {len(data.x_test)}; 784-400-20, Adam 1e-3, batch 128, {args.epochs} epochs")
+    print(
+        f"machine: {machine()}\ndata: MNIST grey, train {len(data.x_train)}, "
+        f"test {len(data.x_test)}; 784-400-20, Adam 1e-3, batch 128, {args.epochs} epochs"
+    )
     torch.manual_seed(0)
     model = VAE(ModelConfig(latent_dim=20, hidden=(400,)), data.shape, data.kind)
     start = time.perf_counter()
-    state = train(model, data.x_train, None, TrainConfig(epochs=args.epochs, batch_size=128),
-                  progress=False)
+    state = train(
+        model, data.x_train, None, TrainConfig(epochs=args.epochs, batch_size=128), progress=False
+    )
     wall = time.perf_counter() - start
     model.eval()
     torch.manual_seed(0)
     terms = model.elbo(data.x_test)
     nll = -model.log_likelihood(data.x_test, k=1000).mean().item()
-    print(f"vaekit:    test -ELBO {-terms.elbo.mean().item():.2f} nats "
-          f"(log p(x|z) {terms.log_px_z.mean().item():.2f}, KL {terms.kl_z.mean().item():.2f}); "
-          f"IS NLL k=1000 {nll:.2f} nats; train {wall:.0f} s "
-          f"({sum(r['seconds'] for r in state.history) / args.epochs:.2f} s/epoch)")
+    print(
+        f"vaekit:    test -ELBO {-terms.elbo.mean().item():.2f} nats "
+        f"(log p(x|z) {terms.log_px_z.mean().item():.2f}, KL {terms.kl_z.mean().item():.2f}); "
+        f"IS NLL k=1000 {nll:.2f} nats; train {wall:.0f} s "
+        f"({sum(r['seconds'] for r in state.history) / args.epochs:.2f} s/epoch)"
+    )
     if not args.no_reference:
-        print(f"reference: test loss {reference(data.x_train, data.x_test, args.epochs):.2f} "
-              "nats (pytorch/examples' BCE + KLD per image)")
+        print(
+            f"reference: test loss {reference(data.x_train, data.x_test, args.epochs):.2f} "
+            "nats (pytorch/examples' BCE + KLD per image)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,24 @@ from vaekit.train import train
 __version__ = "0.1.0"
 
 __all__ = [
-    "VAE", "CheckpointError", "ConfigError", "DataConfig", "DataError", "DataNotFoundError",
-    "Dataset", "ModelConfig", "Terms", "TrainConfig", "TrainingError", "VaekitError",
-    "__version__", "elbo", "fit", "iwae", "load", "load_dataset", "save", "train",
+    "VAE",
+    "CheckpointError",
+    "ConfigError",
+    "DataConfig",
+    "DataError",
+    "DataNotFoundError",
+    "Dataset",
+    "ModelConfig",
+    "Terms",
+    "TrainConfig",
+    "TrainingError",
+    "VaekitError",
+    "__version__",
+    "elbo",
+    "fit",
+    "iwae",
+    "load",
+    "load_dataset",
+    "save",
+    "train",
 ]

@@ -22,8 +22,10 @@ def amat(x: np.ndarray) -> bytes:
 def tiny(monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
     """Tiny splits (6/2/2 rows of 784 pixels) registered as the known binarized MNIST."""
     rng = np.random.default_rng(0)
-    splits = {s: (rng.random((n, 784)) < 0.2).astype(np.uint8)
-              for s, n in (("train", 6), ("valid", 2), ("test", 2))}
+    splits = {
+        s: (rng.random((n, 784)) < 0.2).astype(np.uint8)
+        for s, n in (("train", 6), ("valid", 2), ("test", 2))
+    }
     for split, x in splits.items():
         monkeypatch.setitem(bm.SPLIT_SHA256, split, hashlib.sha256(x.tobytes()).hexdigest())
     return splits

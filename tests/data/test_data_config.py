@@ -57,16 +57,26 @@ def test_split_indices_are_disjoint_complete_and_seeded():
     train, val, test = split_indices(101, 0.2, 0.1, seed=5)
     assert (len(train), len(val), len(test)) == (71, 20, 10)
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(101))
-    assert all(np.array_equal(a, b) for a, b in zip((train, val, test),
-                                                    split_indices(101, 0.2, 0.1, seed=5),
-                                                    strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip((train, val, test), split_indices(101, 0.2, 0.1, seed=5), strict=True)
+    )
     assert not np.array_equal(test, split_indices(101, 0.2, 0.1, seed=6)[2])
 
 
 def make(**kw) -> Dataset:
     x = torch.rand(10, 2)
-    fields = dict(name="t", x_train=x, x_val=x[:0], x_test=x[:3], y_train=None, y_val=None,
-                  y_test=None, shape=(2,), kind="grey")
+    fields = dict(
+        name="t",
+        x_train=x,
+        x_val=x[:0],
+        x_test=x[:3],
+        y_train=None,
+        y_val=None,
+        y_test=None,
+        shape=(2,),
+        kind="grey",
+    )
     return Dataset(**{**fields, **kw})
 
 

@@ -15,8 +15,12 @@ from vaekit.data import download as dl
 from vaekit.data.idx import write_idx
 from vaekit.errors import ChecksumError, DataNotFoundError
 
-NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 @pytest.fixture
@@ -35,8 +39,11 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
         data = (tmp_path / name).read_bytes()
         (tmp_path / name).unlink()
         files[name] = data
-        specs.append(dl.RemoteFile(name, hashlib.sha256(data).hexdigest(),
-                                   hashlib.md5(data).hexdigest(), len(data)))
+        specs.append(
+            dl.RemoteFile(
+                name, hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data)
+            )
+        )
     monkeypatch.setitem(dl.FILES, "mnist", tuple(specs))
     return files
 

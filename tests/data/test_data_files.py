@@ -65,8 +65,13 @@ def test_npz_with_x_and_string_labels(tmp_path):
 def test_npz_official_splits_are_kept(tmp_path):
     rng = np.random.default_rng(0)
     train, test = rng.random((50, 3)), rng.random((7, 3))
-    np.savez(tmp_path / "s.npz", train=train, test=test, y_train=np.arange(50) % 2,
-             y_test=np.arange(7) % 2)
+    np.savez(
+        tmp_path / "s.npz",
+        train=train,
+        test=test,
+        y_train=np.arange(50) % 2,
+        y_test=np.arange(7) % 2,
+    )
     data = load(tmp_path / "s.npz", val_fraction=0.2, test_fraction=0.5)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (40, 10, 7)
     assert torch.allclose(data.x_test, torch.tensor(test, dtype=torch.float32))
@@ -83,8 +88,10 @@ def test_npz_single_array_is_the_data(tmp_path):
         ({"a": np.ones((4, 2)), "b": np.ones((4, 2))}, r"cannot tell which array.*\['a', 'b'\]"),
         ({"x": np.ones((4, 2)), "y": np.arange(3)}, "3 labels in 'y' for 4 rows in 'x'"),
         ({"train": np.ones((4, 2)), "test": np.ones((4, 3))}, "different example shapes"),
-        ({"train": np.ones((4, 2)), "test": np.ones((2, 2)), "y_train": np.arange(4)},
-         "some splits but not all"),
+        (
+            {"train": np.ones((4, 2)), "test": np.ones((2, 2)), "y_train": np.arange(4)},
+            "some splits but not all",
+        ),
         ({"x": np.ones((4, 2)), "y": np.array([0.0, 1.5, 1.0, 0.0])}, "row 1 is 1.5"),
     ],
 )

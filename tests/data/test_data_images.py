@@ -34,8 +34,9 @@ def test_grey_folder_with_class_subfolders(tmp_path):
     data = load(tmp_path)
     assert data.shape == (1, 4, 5) and data.kind == "grey" and data.classes == ("ant", "cat")
     assert data.y_train.tolist() == [0, 0, 0, 1, 1, 1]  # sorted paths: ant/0,2,4 then cat/1,3,5
-    assert data.x_train[:, 0, 0, 0].tolist() == pytest.approx([0, 80 / 255, 160 / 255,
-                                                               40 / 255, 120 / 255, 200 / 255])
+    assert data.x_train[:, 0, 0, 0].tolist() == pytest.approx(
+        [0, 80 / 255, 160 / 255, 40 / 255, 120 / 255, 200 / 255]
+    )
 
 
 def test_rgb_and_mixed_folders_become_rgb(tmp_path):
@@ -61,8 +62,9 @@ def test_mixed_sizes_need_image_size(tmp_path):
     with pytest.raises(DataError, match=r"b\.png: size 6x7 differs from .*a\.png \(4x5\).*image_s"):
         load(tmp_path)
     data = load(tmp_path, image_size="3x2")
-    assert data.shape == (1, 3, 2) and torch.allclose(data.x_train, torch.full((2, 1, 3, 2),
-                                                                               10 / 255))
+    assert data.shape == (1, 3, 2) and torch.allclose(
+        data.x_train, torch.full((2, 1, 3, 2), 10 / 255)
+    )
 
 
 def test_sixteen_bit_grey(tmp_path):

@@ -93,8 +93,11 @@ def test_fashion_mnist_from_offline_copy(shared_dir):
 
 def test_binarized_mnist_official_split(shared_dir):
     root = shared_dir("binarized-mnist")
-    data = load_dataset(DataConfig("binarized-mnist", data_dir=str(root), download=False,
-                                   val_fraction=0.5, binarize=True))
+    data = load_dataset(
+        DataConfig(
+            "binarized-mnist", data_dir=str(root), download=False, val_fraction=0.5, binarize=True
+        )
+    )
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (50000, 10000, 10000)
     assert data.kind == "binary" and not data.binarize and data.y_train is None
     assert data.x_train.sum().item() == 5_118_041 and data.x_test.sum().item() == 1_038_896

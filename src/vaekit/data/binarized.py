@@ -36,8 +36,9 @@ SPLIT_SHA256 = {
 def parse_amat(data: bytes, source: str) -> np.ndarray:
     """Decode an .amat text file of 0/1 values into a ``(rows, columns)`` uint8 array."""
     if b"." in data:  # values written as floats ("0.0"): the slow, general path
-        rows = [np.array(line.split(), dtype=np.float64) for line in data.splitlines()
-                if line.strip()]
+        rows = [
+            np.array(line.split(), dtype=np.float64) for line in data.splitlines() if line.strip()
+        ]
         lengths = {len(r) for r in rows}
         if len(lengths) > 1:
             raise DataError(f"{source}: rows have different lengths {sorted(lengths)}")
@@ -50,8 +51,9 @@ def parse_amat(data: bytes, source: str) -> np.ndarray:
     lengths = {len(line) for line in lines}
     if len(lengths) > 1:
         first = next(i for i, line in enumerate(lines) if len(line) != len(lines[0]))
-        raise DataError(f"{source}: row {first} has {len(lines[first])} values, "
-                        f"row 0 has {len(lines[0])}")
+        raise DataError(
+            f"{source}: row {first} has {len(lines[first])} values, row 0 has {len(lines[0])}"
+        )
     x = np.frombuffer(b"".join(lines), dtype=np.uint8) - np.uint8(48)  # b"0" -> 0, b"1" -> 1
     if x.size and x.max() > 1:
         raise DataError(f"{source}: values other than 0 and 1")
@@ -136,4 +138,3 @@ def load_binarized_mnist(folder: Path, allow_download: bool = True) -> dict[str,
         for path in downloaded:  # the verified .npz replaces them
             path.unlink(missing_ok=True)
     return arrays
-

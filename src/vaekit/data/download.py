@@ -38,32 +38,56 @@ class RemoteFile:
 
 FILES: dict[str, tuple[RemoteFile, ...]] = {
     "mnist": (
-        RemoteFile("train-images-idx3-ubyte.gz",
-                   "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                   "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
-        RemoteFile("train-labels-idx1-ubyte.gz",
-                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                   "d53e105ee54ea40749a09fcbcd1e9432", 28881),
-        RemoteFile("t10k-images-idx3-ubyte.gz",
-                   "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                   "9fb629c4189551a2d022fa330f9573f3", 1648877),
-        RemoteFile("t10k-labels-idx1-ubyte.gz",
-                   "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                   "ec29112dd5afa0611ce80d1b7f02629c", 4542),
+        RemoteFile(
+            "train-images-idx3-ubyte.gz",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            9912422,
+        ),
+        RemoteFile(
+            "train-labels-idx1-ubyte.gz",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            28881,
+        ),
+        RemoteFile(
+            "t10k-images-idx3-ubyte.gz",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "9fb629c4189551a2d022fa330f9573f3",
+            1648877,
+        ),
+        RemoteFile(
+            "t10k-labels-idx1-ubyte.gz",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+            4542,
+        ),
     ),
     "fashion-mnist": (
-        RemoteFile("train-images-idx3-ubyte.gz",
-                   "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                   "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
-        RemoteFile("train-labels-idx1-ubyte.gz",
-                   "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                   "25c81989df183df01b3e8a0aad5dffbe", 29515),
-        RemoteFile("t10k-images-idx3-ubyte.gz",
-                   "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                   "bef4ecab320f06d8554ea6380940ec79", 4422102),
-        RemoteFile("t10k-labels-idx1-ubyte.gz",
-                   "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-                   "bb300cfdad3c16e7a12a480ee83cd310", 5148),
+        RemoteFile(
+            "train-images-idx3-ubyte.gz",
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            26421880,
+        ),
+        RemoteFile(
+            "train-labels-idx1-ubyte.gz",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            29515,
+        ),
+        RemoteFile(
+            "t10k-images-idx3-ubyte.gz",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "bef4ecab320f06d8554ea6380940ec79",
+            4422102,
+        ),
+        RemoteFile(
+            "t10k-labels-idx1-ubyte.gz",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+            5148,
+        ),
     ),
     # Larochelle's text files; no published checksum, so binarized.py checks the decoded pixels.
     "binarized-mnist": tuple(
@@ -110,9 +134,7 @@ def check_file(path: Path, spec: RemoteFile) -> None:
 
 def describe_files(dataset: str, folder: Path, files: Sequence[RemoteFile]) -> str:
     """The one-line instruction 'put these files in this folder', for error messages."""
-    listed = ", ".join(
-        f.name + (f" (sha256 {f.sha256})" if f.sha256 else "") for f in files
-    )
+    listed = ", ".join(f.name + (f" (sha256 {f.sha256})" if f.sha256 else "") for f in files)
     mirrors = " or ".join(MIRRORS.get(dataset, [])) or "the dataset's home page"
     return (
         f"put {listed} from {mirrors} into {folder}{os.sep} (or set VAEKIT_DATA_DIR / --data-dir "

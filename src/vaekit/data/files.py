@@ -121,7 +121,7 @@ def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Sourc
         codes, classes = encode_labels(np.concatenate(all_labels), f"{where}: labels")
         offsets = np.cumsum([0] + [len(y) for y in all_labels])
         for i, slot in enumerate(present):
-            ys[slot] = codes[offsets[i]:offsets[i + 1]]
+            ys[slot] = codes[offsets[i] : offsets[i + 1]]
             x_slot = "x" if slot == "y" else "x" + slot[1:]
             if len(ys[slot]) != len(xs[x_slot]):
                 raise DataError(
@@ -129,8 +129,13 @@ def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Sourc
                     f"{len(xs[x_slot])} rows in {parts[x_slot][0]!r}"
                 )
     return Source(
-        name, xs["x"], ys.get("y"),
-        x_val=xs.get("x_val"), y_val=ys.get("y_val"),
-        x_test=xs.get("x_test"), y_test=ys.get("y_test"),
-        value_scale=value_scale, classes=classes,
+        name,
+        xs["x"],
+        ys.get("y"),
+        x_val=xs.get("x_val"),
+        y_val=ys.get("y_val"),
+        x_test=xs.get("x_test"),
+        y_test=ys.get("y_test"),
+        value_scale=value_scale,
+        classes=classes,
     )

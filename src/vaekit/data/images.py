@@ -85,8 +85,9 @@ def read_image_folder(folder: Path, image_size: str | None = None) -> Source:
                 f"'{first[0]}x{first[1]}') to resize them all"
             )
     if any(image.ndim == 3 for image in images):  # colour wins: grey -> 3 equal channels
-        x = np.stack([im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
-                      for im in images]).transpose(0, 3, 1, 2)  # (N, 3, H, W)
+        x = np.stack(
+            [im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2) for im in images]
+        ).transpose(0, 3, 1, 2)  # (N, 3, H, W)
     else:
         x = np.stack(images)[:, None]  # (N, 1, H, W)
     y = classes = None

@@ -61,9 +61,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     name = normalize_name(config.dataset)
     if name in DATASETS:
         if config.label_column is not None or config.image_size is not None:
-            raise ConfigError(
-                f"label_column and image_size apply to your own files, not to {name}"
-            )
+            raise ConfigError(f"label_column and image_size apply to your own files, not to {name}")
         source = load_named(name, config.root, config.download)
     elif _looks_like_path(config.dataset):
         source = read_path(Path(config.dataset).expanduser(), config)

@@ -23,8 +23,16 @@ DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "binarized-mnis
 
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -49,19 +57,34 @@ def load_digits() -> Source:
 
     bunch = sklearn_digits()
     x = bunch.images.astype(np.float32)[:, None]  # (1797, 1, 8, 8)
-    return Source("digits", x, bunch.target.astype(np.int64), value_scale=16.0, kind="grey",
-                  classes=DIGIT_CLASSES)
+    return Source(
+        "digits",
+        x,
+        bunch.target.astype(np.int64),
+        value_scale=16.0,
+        kind="grey",
+        classes=DIGIT_CLASSES,
+    )
 
 
-def _load_idx_family(name: str, folder: Path, allow_download: bool,
-                     classes: tuple[str, ...]) -> Source:
+def _load_idx_family(
+    name: str, folder: Path, allow_download: bool, classes: tuple[str, ...]
+) -> Source:
     paths = ensure_files(name, folder, allow_download)
     x = read_idx(paths["train-images-idx3-ubyte.gz"], IMAGES_MAGIC)  # (60000, 28, 28) uint8
     y = read_idx(paths["train-labels-idx1-ubyte.gz"], LABELS_MAGIC)  # (60000,)
     x_test = read_idx(paths["t10k-images-idx3-ubyte.gz"], IMAGES_MAGIC)  # (10000, 28, 28)
     y_test = read_idx(paths["t10k-labels-idx1-ubyte.gz"], LABELS_MAGIC)
-    return Source(name, x[:, None], y, x_test=x_test[:, None], y_test=y_test,
-                  value_scale=255.0, kind="grey", classes=classes)
+    return Source(
+        name,
+        x[:, None],
+        y,
+        x_test=x_test[:, None],
+        y_test=y_test,
+        value_scale=255.0,
+        kind="grey",
+        classes=classes,
+    )
 
 
 def load_mnist(folder: Path, allow_download: bool = True) -> Source:

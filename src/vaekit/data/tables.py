@@ -34,9 +34,7 @@ def _is_number(cell: str) -> bool:
 def _has_header(first: list[str], second: list[str] | None) -> bool:
     if second is None:
         return not all(_is_number(c) for c in first)
-    return any(
-        not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False)
-    )
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False))
 
 
 def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -> int:
@@ -55,8 +53,9 @@ def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -
     return index % ncols
 
 
-def _find_bad_cell(rows: list[tuple[int, list[str]]], columns: list[int],
-                   header: list[str] | None, path: Path) -> DataError:
+def _find_bad_cell(
+    rows: list[tuple[int, list[str]]], columns: list[int], header: list[str] | None, path: Path
+) -> DataError:
     """The error for the first cell that is not a finite number (slow scan, errors only)."""
     for line, cells in rows:
         for j in columns:
@@ -118,8 +117,10 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
         if numbers is not None:
             bad = np.flatnonzero(~np.isfinite(numbers) | (numbers != np.round(numbers)))
             if len(bad):
-                raise DataError(f"{path}: line {data[bad[0]][0]}: label {str(values[bad[0]])!r} is "
-                                f"not an integer or a class name")
+                raise DataError(
+                    f"{path}: line {data[bad[0]][0]}: label {str(values[bad[0]])!r} is "
+                    f"not an integer or a class name"
+                )
             values = numbers
         y, classes = encode_labels(values, f"{path}: label column {label}")
     return Source(path.name, x, y, classes=classes)
