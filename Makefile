@@ -32,5 +32,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/mnist_quality.py
 	$(PY) benchmarks/data_loading.py
 
+figures: $(STAMP)
+	$(PY) scripts/readme_figures.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
