@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from vaekit.errors import ConfigError
+from vaekit.kernels import Linear
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -32,7 +33,7 @@ def mlp(sizes: Sequence[int], act: str) -> nn.Sequential:
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         if i > 0:
             layers.append(activation(act))
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(Linear(n_in, n_out))
     return nn.Sequential(*layers)
 
 

@@ -74,7 +74,7 @@ def _batches(
     """One shuffled epoch of batches (B, *shape) on ``device``."""
     if isinstance(x, Tensor):
         perm = torch.randperm(x.shape[0], device=x.device)  # (N,)
-        batches: Iterator[Tensor] = (x[idx] for idx in perm.split(batch_size))
+        batches: Iterator[Tensor] = (x.index_select(0, idx) for idx in perm.split(batch_size))
     else:
         gen = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
         loader = DataLoader(x, batch_size=batch_size, shuffle=True, generator=gen)
@@ -155,7 +155,7 @@ def train(
     while state.epoch < config.epochs and not state.stop:
         epoch = state.epoch + 1
         losses = torch.zeros(steps, device=device)  # (S,) checked lazily: no sync per step
-        sums = torch.zeros(3, device=device)  # elbo, log_px_z, kl summed over examples
+        sums = torch.zeros(2, device=device)  # log_px_z, kl summed over examples
         bar = tqdm(
             total=steps,
             desc=f"epoch {epoch}/{config.epochs}",
@@ -176,16 +176,19 @@ def train(
             if config.clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
-            losses[step] = loss.detach()
-            sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()]).detach()
+            with torch.no_grad():
+                losses[step] = loss
+                sums += torch.stack([t.log_px_z, t.kl_z]).sum(1)
             if step % 50 == 49 or step == steps - 1:
                 _check_finite(losses, epoch, step, out)
                 if show:
                     bar.set_postfix(loss=f"{losses[max(0, step - 49) : step + 1].mean():.2f}")
-            bar.update(1)
+            if show:
+                bar.update(1)
         seconds = time.perf_counter() - start
         bar.close()
-        train_elbo, train_log_px_z, train_kl = (sums / n).tolist()
+        train_log_px_z, train_kl = (sums / n).tolist()
+        train_elbo = train_log_px_z - train_kl
         record: Record = {
             "epoch": epoch,
             "train_elbo": train_elbo,
