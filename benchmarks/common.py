@@ -38,16 +38,25 @@ def machine() -> str:
     )
 
 
-def mm_seconds(m: int, k: int, n: int, repeats: int = 200) -> float:
-    """Median-of-5 seconds of one fp32 ``torch.mm`` of (m, k) @ (k, n) on this machine."""
+def mm_seconds(m: int, k: int, n: int, repeats: int = 200, onednn: bool = False) -> float:
+    """Median-of-5 seconds of one fp32 ``torch.mm`` of (m, k) @ (k, n) on this machine
+    (``onednn``: the same product through oneDNN, as ``vaekit.kernels.Linear`` runs it)."""
     a, b = torch.randn(m, k), torch.randn(k, n)
+    bt = b.t().contiguous()  # (n, k): the weight layout of a linear layer
+
+    def product() -> None:
+        if onednn:
+            torch.ops.mkldnn._linear_pointwise(a, bt, None, "none", [], "")
+        else:
+            torch.mm(a, b)
+
     for _ in range(10):
-        a @ b
+        product()
     runs = []
     for _ in range(5):
         start = time.perf_counter()
         for _ in range(repeats):
-            a @ b
+            product()
         runs.append((time.perf_counter() - start) / repeats)
     return statistics.median(runs)
 
@@ -65,9 +74,9 @@ def mlp_step_matmuls(sizes: Sequence[int], batch: int) -> list[tuple[int, int, i
     return shapes
 
 
-def floor_seconds(shapes: Sequence[tuple[int, int, int]]) -> float:
+def floor_seconds(shapes: Sequence[tuple[int, int, int]], onednn: bool = False) -> float:
     """Sum of the measured times of the given matmuls: the fp32 compute floor."""
-    return sum(mm_seconds(*s) for s in shapes)
+    return sum(mm_seconds(*s, onednn=onednn) for s in shapes)
 
 
 def median(xs: Sequence[float]) -> float:

@@ -7,8 +7,11 @@ training images. Each round times, interleaved:
   (a) vaekit: ``vaekit.train`` (in-memory fast path), the ``seconds`` of its epoch record;
   (b) reference: the loop of pytorch/examples' VAE (a shuffled DataLoader over a Dataset that
       converts each uint8 image to a float tensor per item, sigmoid + BCE(sum) + KL);
-  (c) floor: measured fp32 torch.mm time at every matmul shape of the epoch (forward + backward).
-Reports medians over rounds and the ratios to the floor.
+  (c) floor: measured fp32 torch.mm time at every matmul shape of the epoch (forward + backward);
+  (d) oneDNN floor: the same products through oneDNN, the GEMM vaekit's layers use on the CPU
+      (``vaekit.kernels``), for transparency: on CPUs where oneDNN beats torch.mm, (c) can be
+      beaten by the choice of kernel alone.
+Reports medians over rounds (after ``--warmup`` uncounted rounds) and the ratios to the floor (c).
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ def vaekit_epoch(x: torch.Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="rounds run first and not counted (one-time costs)"
+    )
     args = parser.parse_args()
     data = load_dataset(DataConfig("mnist", data_dir=str(data_dir()), val_fraction=0.0))
     x = data.x_train  # (60000, 1, 28, 28) in [0, 1]
@@ -91,18 +97,25 @@ def main() -> None:
     steps = math.ceil(len(x) / B)
     shapes = mlp_step_matmuls([784, H, 2 * L], B) + mlp_step_matmuls([L, H, 784], B)
     print(f"machine: {machine()}\ndata: MNIST train, {len(x)} images; model 784-{H}-{L}, batch {B}")
-    rows: dict[str, list[float]] = {"vaekit": [], "reference": [], "floor": []}
+    rows: dict[str, list[float]] = {"vaekit": [], "reference": [], "floor": [], "onednn floor": []}
+    for _ in range(args.warmup):
+        floor_seconds(shapes, onednn=True)
+        vaekit_epoch(x)
+        reference_epoch(images)
     for r in range(args.rounds):
         rows["floor"].append(floor_seconds(shapes) * steps)
+        rows["onednn floor"].append(floor_seconds(shapes, onednn=True) * steps)
         rows["vaekit"].append(vaekit_epoch(x))
         rows["reference"].append(reference_epoch(images))
         print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items()))
     floor = median(rows["floor"])
     print("\nmedian seconds per epoch (ratio to the compute floor):")
     for name, values in rows.items():
-        print(f"  {name:10s} {median(values):6.2f} s  ({median(values) / floor:.2f}x)")
+        print(f"  {name:12s} {median(values):6.2f} s  ({median(values) / floor:.2f}x)")
     ratios = [v / f for v, f in zip(rows["vaekit"], rows["floor"], strict=True)]
     print(f"vaekit / floor per round: {', '.join(f'{q:.2f}' for q in ratios)}")
+    dnnl = [v / f for v, f in zip(rows["vaekit"], rows["onednn floor"], strict=True)]
+    print(f"vaekit / oneDNN floor per round: {', '.join(f'{q:.2f}' for q in dnnl)}")
 
 
 if __name__ == "__main__":
