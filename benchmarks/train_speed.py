@@ -104,9 +104,9 @@ def main() -> None:
         reference_epoch(images)
     for r in range(args.rounds):
         rows["floor"].append(floor_seconds(shapes) * steps)
-        rows["onednn floor"].append(floor_seconds(shapes, onednn=True) * steps)
         rows["vaekit"].append(vaekit_epoch(x))
         rows["reference"].append(reference_epoch(images))
+        rows["onednn floor"].append(floor_seconds(shapes, onednn=True) * steps)
         print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items()))
     floor = median(rows["floor"])
     print("\nmedian seconds per epoch (ratio to the compute floor):")

@@ -199,3 +199,30 @@ def test_dynamic_binarization_draws_fresh_binary_batches():
     assert abs(a.mean().item() - 0.3) < 0.02  # P(1) is the grey value
     (c,) = _batches(grey, 4096, binarize=False, device=torch.device("cpu"))
     assert torch.equal(c, grey)
+
+
+def test_gradient_clipping_bounds_each_step(binary_data, monkeypatch):
+    loop = importlib.import_module("vaekit.train")
+    real, norms = loop.make_optimizer, []
+
+    def spying_optimizer(model, config):
+        opt = real(model, config)
+        step = opt.step
+
+        def spy(*a, **kw):
+            norms.append(
+                torch.linalg.vector_norm(
+                    torch.cat([p.grad.flatten() for p in model.parameters()])
+                ).item()
+            )
+            return step(*a, **kw)
+
+        opt.step = spy
+        return opt
+
+    monkeypatch.setattr(loop, "make_optimizer", spying_optimizer)
+    train(_model(), binary_data, None, TrainConfig(epochs=1, batch_size=32, clip_norm=0.5))
+    assert len(norms) == 8 and max(norms) <= 0.5 * (1 + 1e-5)
+    norms.clear()
+    train(_model(), binary_data, None, TrainConfig(epochs=1, batch_size=32))
+    assert max(norms) > 0.5  # without clipping the same steps are larger

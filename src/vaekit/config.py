@@ -49,7 +49,7 @@ class ModelConfig:
 class TrainConfig:
     """The optimisation: objective, optimiser, schedule and stopping rule."""
 
-    epochs: int = _help("number of passes over the training data", 30)
+    epochs: int = _help("number of passes over the training data", 100)
     batch_size: int = _help("examples per gradient step", 128)
     lr: float = _help("Adam learning rate", 1e-3)
     weight_decay: float = _help("L2 weight decay (Adam's coupled form)", 0.0)
