@@ -183,8 +183,10 @@ def load_train_state(
         )
     groups: dict[str, dict[str, Tensor]] = {"model": {}, "best": {}, "optim": {}, "rng": {}}
     for name, value in tensors.items():
-        head, rest = name.split(".", 1)
-        groups[head if head != "optim" else "optim"][rest if head != "optim" else name] = value
+        head, _, rest = name.partition(".")
+        if head not in groups:
+            raise CheckpointError(f"{file} holds an unexpected tensor {name!r}")
+        groups[head][name if head == "optim" else rest] = value  # optim names parse whole
     load_state(model, groups["model"], file)
     try:
         optimizer.load_state_dict(_unflatten_optimizer(groups["optim"], meta["optimizer"]))
