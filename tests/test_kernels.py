@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from vaekit import kernels
+from vaekit.kernels import Linear
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 5)])
+def test_linear_matches_torch_forward_and_backward(bias, shape):
+    torch.manual_seed(0)
+    fast = Linear(5, 6, bias=bias)
+    ref = torch.nn.Linear(5, 6, bias=bias)
+    ref.load_state_dict(fast.state_dict())
+    x1 = torch.randn(shape, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    y1, y2 = fast(x1), ref(x2)
+    assert y1.shape == y2.shape == (*shape[:-1], 6)
+    torch.testing.assert_close(y1, y2)
+    g = torch.randn_like(y1)
+    y1.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(x1.grad, x2.grad)
+    for p, q in zip(fast.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+
+
+def test_odd_strides_and_stride_zero_gradients():
+    torch.manual_seed(0)
+    fast = Linear(3, 4)
+    h = torch.randn(8, 6, requires_grad=True)
+    fast(h[:, ::2]).sum().backward()  # a strided input; the gradient of a sum is a stride-0 expand
+    ref = torch.nn.Linear(3, 4)
+    ref.load_state_dict(fast.state_dict())
+    h2 = h.detach().clone().requires_grad_()
+    ref(h2[:, ::2]).sum().backward()
+    torch.testing.assert_close(h.grad, h2.grad)
+    torch.testing.assert_close(fast.weight.grad, ref.weight.grad)
+
+
+def test_backend_switch(monkeypatch):
+    kernels.use_onednn.cache_clear()
+    monkeypatch.setenv("VAEKIT_GEMM", "torch")
+    try:
+        assert kernels.use_onednn() is False
+        fast = Linear(3, 2)
+        x = torch.randn(4, 3)
+        torch.testing.assert_close(fast(x), torch.nn.functional.linear(x, fast.weight, fast.bias))
+    finally:
+        kernels.use_onednn.cache_clear()
+    monkeypatch.delenv("VAEKIT_GEMM")
+    assert kernels.use_onednn() == torch.backends.mkldnn.is_available()
+
+
+def test_choosing_the_backend_leaves_the_global_rng_alone():
+    kernels.use_onednn.cache_clear()
+    state = torch.get_rng_state()
+    kernels.use_onednn()
+    assert torch.equal(state, torch.get_rng_state())
