@@ -2,7 +2,7 @@
 
     VAEKIT_DATA_DIR=../shared/data .venv/bin/python scripts/readme_figures.py
 
-Trains a VAE with a 2-D latent on MNIST (dynamically binarized, 784-400-2, 10 epochs; a few
+Trains a VAE with a 2-D latent on MNIST (dynamically binarized, 784-400-2, 30 epochs; a few
 minutes on 2 CPU cores) through the public API, keeps the run folder (config, metrics,
 checkpoint, report.html) in ``runs/readme-mnist``, and writes ``docs/mnist_samples.png`` and
 ``docs/mnist_latent_map.png``. Nothing here is drawn by hand: rerun it to regenerate them.
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     parser.add_argument(
         "--out",
         type=Path,
