@@ -11,10 +11,9 @@ everything else (sampling, tanh, the Bernoulli log-likelihood, log-sum-exp) is o
 
 On a machine shared with other jobs, ``--threads 1 --clock cpu`` times this process's own CPU
 seconds, for evaluation and floor alike. ``--n`` times a random subset of the 10k test set; the
-full-set time is extrapolated linearly (the work per example is fixed). ``--baseline-n``
-examples also go through the chunked
-estimator of ``vaekit.estimate`` for comparison. ``--fast-tanh`` swaps nn.Tanh for
-2 sigmoid(2x) - 1 (the same function, a faster kernel in eager PyTorch) to size that change.
+full-set time is extrapolated linearly (the work per example is fixed). ``--fast-tanh`` swaps
+nn.Tanh for 2 sigmoid(2x) - 1 (the same function, a faster kernel in eager PyTorch) to size that
+change.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from collections import Counter
 import torch
 from torch import Tensor, nn
 
-from vaekit import estimate
 from vaekit.config import ModelConfig
 from vaekit.data import DataConfig, load_dataset
 from vaekit.estimate import chunk_size, importance_sample
@@ -91,7 +89,6 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="test examples to time")
     parser.add_argument("--k", type=int, default=5000, help="importance samples per example")
     parser.add_argument("--batch-size", type=int, default=256, help="examples per batch")
-    parser.add_argument("--baseline-n", type=int, default=256, help="examples for vaekit.estimate")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
         "--clock",
@@ -154,17 +151,6 @@ def main() -> None:
         f"full 10k test set (extrapolated x{scale:.2f}): {measured * scale:.0f} s measured, "
         f"{floor * scale:.0f} s floor"
     )
-    if args.baseline_n:
-        xb = x[: args.baseline_n]
-        start = clock()
-        for part in xb.split(256):  # as VAE.log_likelihood calls it
-            estimate.log_likelihood(model, part, args.k, chunk=100)
-        base = clock() - start
-        per = measured / len(x)
-        print(
-            f"vaekit.estimate (chunk 100) on {len(xb)} examples: {base / len(xb) * 1e3:.1f} "
-            f"ms/example vs {per * 1e3:.1f} here ({base / len(xb) / per:.2f}x)"
-        )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -1,12 +1,11 @@
 """A faster fp32 linear layer on CPUs where torch's default GEMM leaves speed on the table.
 
-``torch.mm`` on CPU calls MKL's sgemm, which on some processors (AMD Zen among them) runs an AVX2
-code path at about half the machine's fp32 peak. oneDNN, which torch also ships, runs AVX-512
-kernels there: measured on this project's 2-core AMD EPYC, the layer shapes of an MNIST VAE run
-about 2x faster (see BENCHMARKS.md). :class:`Linear` computes the same fp32 products, forward and
-backward, through oneDNN on the CPU, and through
-``torch.nn.functional.linear`` on other devices and dtypes, or where torch lacks the op.
-``VAEKIT_GEMM=torch`` turns it off.
+``torch.mm`` on CPU calls MKL's sgemm. On some processors (this project's AMD EPYC among them) it
+reaches about half of what oneDNN, which torch also ships, reaches on the same shapes: measured on
+that 2-core machine, the matmuls of an MNIST VAE run about 2x faster (see BENCHMARKS.md).
+:class:`Linear` computes the same fp32 products, forward and backward, through oneDNN on the CPU,
+and through ``torch.nn.functional.linear`` on other devices and dtypes, or where torch lacks the
+op. ``VAEKIT_GEMM=torch`` turns it off.
 """
 
 from __future__ import annotations
