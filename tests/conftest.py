@@ -33,6 +33,15 @@ def small_model() -> VAE:
     return VAE(ModelConfig(latent_dim=2, hidden=(16,)), (1, 4, 4))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks train fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def shared_data_dir() -> Path:
     """The offline dataset copies, or skip the test with the reason."""
     if not (SHARED_DATA / "mnist").is_dir():

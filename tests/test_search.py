@@ -8,20 +8,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from vaekit import api
 from vaekit.cli.search import add_parser, run
 from vaekit.search import PLOT_FILE, RESULTS_FILE, search
 from vaekit.sklearn import VAETransformer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -18,13 +17,7 @@ from vaekit.sklearn import VAETransformer
 FAST = {"epochs": 2, "hidden": (8,), "batch_size": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks train fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 #: Checks that cannot pass, with the reason. score_samples is a Monte Carlo ELBO: each row gets

@@ -8,7 +8,6 @@ data in its original units, accept NumPy arrays or tensors, and check their inpu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -135,15 +134,12 @@ class VAE(nn.Module):
         self.likelihood.check(t)
         return t
 
-    def _batches(self, x: Tensor, size: int = 1024) -> Iterator[Tensor]:
-        yield from x.split(size)
-
     @torch.no_grad()
     def encode(self, x: ArrayLike, sample: bool = False) -> Tensor:
         """Posterior means E[z|x] (N, L), or one sample z ~ q(z|x) each with ``sample=True``."""
         x = self.check_data(x)
         out = []
-        for xb in self._batches(x):
+        for xb in x.split(1024):
             qz = self.qz(self.to_model_space(xb))
             out.append(qz.sample() if sample else qz.mean)
         return torch.cat(out)
@@ -158,7 +154,7 @@ class VAE(nn.Module):
             raise DataError(f"z has shape {tuple(z.shape)}, expected (N, {L})")
         if not torch.isfinite(z).all():
             raise DataError("z contains NaN or infinite values")
-        return torch.cat([self.from_model_space(self.px(zb).mean) for zb in self._batches(z)])
+        return torch.cat([self.from_model_space(self.px(zb).mean) for zb in z.split(1024)])
 
     def reconstruct(self, x: ArrayLike) -> Tensor:
         """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,18 +215,24 @@ def manifold_figure(
     )
 
 
+def _feature_grid(d: int, row_height: float) -> tuple[Figure, list[Any]]:
+    """A figure with ``d`` panels, four per row, and its ``d`` axes (spare panels hidden)."""
+    rows, cols = math.ceil(d / 4), min(d, 4)
+    fig = Figure(figsize=(3 * cols, row_height * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[d:]:
+        ax.set_axis_off()
+    return fig, list(axes[:d])
+
+
 def marginals_figure(
     x: ArrayLike, samples: ArrayLike, names: Sequence[str] | None = None
 ) -> Figure:
     """Vector data: histograms of the data beside the model's samples, first few features."""
     a, b = numpy(x).reshape(len(x), -1), numpy(samples).reshape(len(samples), -1)
     d = min(a.shape[1], MAX_FEATURES)
-    fig = Figure(figsize=(3 * min(d, 4), 2.6 * math.ceil(d / 4)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(math.ceil(d / 4), min(d, 4))).ravel()
+    fig, axes = _feature_grid(d, 2.6)
     for j, ax in enumerate(axes):
-        if j >= d:
-            ax.set_axis_off()
-            continue
         bins = np.histogram_bin_edges(np.concatenate([a[:, j], b[:, j]]), bins=30)
         ax.hist(a[:, j], bins=bins, alpha=0.5, density=True, label="data")
         ax.hist(b[:, j], bins=bins, alpha=0.5, density=True, label="samples")
@@ -239,12 +246,8 @@ def reconstruction_scatter_figure(x: ArrayLike, x_hat: ArrayLike) -> Figure:
     """Vector data: each original value against its reconstruction, first few features."""
     a, b = numpy(x).reshape(len(x), -1), numpy(x_hat).reshape(len(x_hat), -1)
     d = min(a.shape[1], MAX_FEATURES)
-    fig = Figure(figsize=(3 * min(d, 4), 2.8 * math.ceil(d / 4)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(math.ceil(d / 4), min(d, 4))).ravel()
+    fig, axes = _feature_grid(d, 2.8)
     for j, ax in enumerate(axes):
-        if j >= d:
-            ax.set_axis_off()
-            continue
         lo, hi = min(a[:, j].min(), b[:, j].min()), max(a[:, j].max(), b[:, j].max())
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         ax.scatter(a[:, j], b[:, j], s=4, alpha=0.5)

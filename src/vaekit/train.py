@@ -119,8 +119,9 @@ def train(
     ``x_val`` (M, *shape) drives early stopping (``config.patience``), after which the best
     weights are restored. ``binarize`` draws a fresh Bernoulli sample of every training batch
     (dynamic binarisation; the validation set is binarised once, with a fixed seed). With ``out``
-    every epoch appends to ``out/metrics.jsonl`` and atomically rewrites ``out/model.safetensors``
-    and ``out/train_state.safetensors``; ``resume`` continues from the latter. A non-finite loss
+    every epoch atomically rewrites ``out/metrics.jsonl`` (the whole history),
+    ``out/model.safetensors`` and ``out/train_state.safetensors``; ``resume`` continues from the
+    latter. A non-finite loss
     raises :class:`TrainingError` naming the epoch and step, before anything is written.
     """
     device = model.device
