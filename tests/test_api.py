@@ -45,3 +45,44 @@ def test_resume_needs_a_run_folder(tmp_path):
         vaekit.fit(resume=True)
     with pytest.raises(CheckpointError, match="not a vaekit run folder"):
         vaekit.fit(out=tmp_path, resume=True)
+
+
+def _three_shapes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Binary 6x6 images of three classes (a row bar, a column bar, a diagonal) with noise."""
+    rng = np.random.default_rng(seed)
+    protos = np.zeros((3, 6, 6), np.float32)
+    protos[0, 2:4, :] = 1
+    protos[1, :, 2:4] = 1
+    protos[2][np.eye(6, dtype=bool)] = 1
+    y = rng.integers(0, 3, n)
+    flips = rng.random((n, 6, 6)) < 0.05
+    return np.abs(protos[y] - flips).astype(np.float32), y
+
+
+def test_conditional_model_generates_the_requested_class(tmp_path, one_thread):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _three_shapes(1200)
+    data = vaekit.data.from_arrays(x, y, name="shapes")
+    model = vaekit.fit(
+        data,
+        vaekit.ModelConfig(latent_dim=2, hidden=(64,), conditional=True),
+        vaekit.TrainConfig(epochs=15, batch_size=64, lr=3e-3),
+        out=tmp_path / "run",
+        progress=False,
+    )
+    assert model.y_dim == 3
+    classifier = LogisticRegression(max_iter=500).fit(x.reshape(len(x), -1), y)
+    for label in range(3):
+        samples = model.sample(100, seed=label, y=label).reshape(100, -1).numpy()
+        agreement = (classifier.predict(samples) == label).mean()
+        assert agreement > 0.9, (label, agreement)  # chance is 1/3
+    loaded = vaekit.load(tmp_path / "run")  # the checkpoint keeps the condition size
+    assert loaded.y_dim == 3
+    torch.testing.assert_close(loaded.sample(4, seed=0, y=1), model.sample(4, seed=0, y=1))
+
+
+def test_conditional_fit_needs_labels():
+    x, _ = _three_shapes(64)
+    with pytest.raises(ConfigError, match="needs labels, and the dataset 'array' has none"):
+        vaekit.fit(x, vaekit.ModelConfig(conditional=True), vaekit.TrainConfig(epochs=1))

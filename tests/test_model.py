@@ -99,3 +99,72 @@ def test_standardised_real_data_round_trips_units():
     t = model.terms(x)
     expected = model.px(z).log_prob(xs) - scale.log().sum()
     torch.testing.assert_close(t.log_px_z, expected)
+
+
+COMBINATIONS = [
+    (likelihood, prior, network, conditional)
+    for likelihood in ("bernoulli", "continuous-bernoulli", "gaussian")
+    for prior in ("normal", "mixture", "vampprior")
+    for network in ("mlp", "conv")
+    for conditional in (False, True)
+]
+
+
+@pytest.mark.parametrize("likelihood,prior,network,conditional", COMBINATIONS)
+def test_every_combination_has_the_right_shapes_and_finite_values(
+    likelihood, prior, network, conditional, binary_data
+):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        latent_dim=2,
+        hidden=(8,),
+        likelihood=likelihood,
+        prior=prior,
+        components=3,
+        network=network,
+        channels=(4,),
+    )
+    model = VAE(config, (1, 4, 4), "binary", y_dim=3 if conditional else 0)
+    x = binary_data[:6]
+    y = torch.arange(6) % 3 if conditional else None
+    for k in (1, 3):
+        t = model.terms(x, k=k, y=y)
+        for v in (t.log_px_z, t.kl_z, t.elbo, t.objective):
+            assert v.shape == (6,) and torch.isfinite(v).all()
+    t.objective.mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert model.encode(x, y=y).shape == (6, 2)
+    assert model.sample(4, seed=0, y=1 if conditional else None).shape == (4, 1, 4, 4)
+    assert model.reconstruct(x, y=y).shape == x.shape
+    log_px = model.log_likelihood(x, k=7, y=y)
+    assert log_px.shape == (6,) and torch.isfinite(log_px).all()
+
+
+def test_conditional_model_checks_its_labels():
+    model = VAE(ModelConfig(latent_dim=2, hidden=(8,)), (4,), y_dim=3)
+    x = torch.rand(5, 4)
+    with pytest.raises(DataError, match="this model is conditional: pass y, labels 0..2"):
+        model.encode(x)
+    with pytest.raises(DataError, match=r"labels must lie in 0..2, got values in \[0, 3\]"):
+        model.encode(x, y=torch.tensor([0, 1, 2, 3, 0]))
+    with pytest.raises(DataError, match=r"y has shape \(4,\), expected \(5,\) labels"):
+        model.encode(x, y=torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(DataError, match=r"expected \(5, 3\) vectors"):
+        model.encode(x, y=torch.rand(5, 2))
+    with pytest.raises(DataError, match="NaN"):
+        model.encode(x, y=torch.full((5, 3), float("nan")))
+    with pytest.raises(DataError, match="not conditional"):
+        VAE(ModelConfig(latent_dim=2), (4,)).sample(2, y=1)
+
+
+def test_labels_are_one_hot_conditions():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=2, hidden=(8,)), (4,), y_dim=3)
+    x = torch.rand(3, 4)
+    labels = np.array([2, 0, 1])
+    torch.testing.assert_close(model.encode(x, y=labels), model.encode(x, y=torch.eye(3)[labels]))
+    z = torch.zeros(1, 2)
+    assert not torch.allclose(model.decode(z, y=0), model.decode(z, y=1))
+    path = model.interpolate(x[0], x[1], steps=4, y_a=2, y_b=0)  # the label moves along too
+    torch.testing.assert_close(path[0], model.reconstruct(x[:1], y=[2])[0])
+    torch.testing.assert_close(path[-1], model.reconstruct(x[1:2], y=[0])[0])

@@ -29,8 +29,21 @@ CONFIG_FILE = "config.json"
 
 
 def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
-    """An untrained VAE shaped for ``data`` (its event shape, value kind and standardisation)."""
-    return VAE(model_config, data.shape, data.kind, data.loc, data.scale).to(device)
+    """An untrained VAE shaped for ``data`` (its event shape, value kind and standardisation;
+    with ``model_config.conditional``, its number of classes)."""
+    y_dim = n_classes(data) if model_config.conditional else 0
+    return VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim).to(device)
+
+
+def n_classes(data: Dataset) -> int:
+    """The number of label classes of ``data`` (its class names, else the largest label + 1)."""
+    if data.y_train is None:
+        raise ConfigError(
+            f"a conditional model needs labels, and the dataset {data.name!r} has none"
+        )
+    if data.classes:
+        return len(data.classes)
+    return 1 + max(int(y.max()) for y in (data.y_train, data.y_val, data.y_test) if len(y))
 
 
 def as_dataset(
@@ -94,6 +107,8 @@ def fit(
         dataset.x_train,
         dataset.x_val,
         train_config,
+        y_train=dataset.y_train,
+        y_val=dataset.y_val,
         binarize=dataset.binarize,
         out=out,
         resume=resume,

@@ -83,6 +83,7 @@ def model_meta(model: VAE) -> dict[str, Any]:
         "shape": list(model.shape),
         "kind": model.kind,
         "standardized": model.standardized,
+        "y_dim": model.y_dim,
     }
 
 
@@ -101,7 +102,14 @@ def build_model(meta: dict[str, Any]) -> VAE:
         config = from_dict(ModelConfig, meta["model"])
         shape = tuple(meta["shape"])
         placeholder = torch.zeros(shape) if meta.get("standardized") else None
-        return VAE(config, shape, meta["kind"], loc=placeholder, scale=placeholder)
+        return VAE(
+            config,
+            shape,
+            meta["kind"],
+            loc=placeholder,
+            scale=placeholder,
+            y_dim=meta.get("y_dim", 0),
+        )
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"checkpoint metadata is incomplete: missing {e}") from e
 

@@ -33,14 +33,40 @@ class ModelConfig:
     gaussian_scale: float | None = _help(
         "fixed standard deviation of a gaussian likelihood (default: learned per feature)", None
     )
-    prior: str = _help("p(z): normal", "normal")
+    prior: str = _help(
+        "p(z): normal (standard), mixture (learned Gaussian mixture) or vampprior "
+        "(Tomczak & Welling 2018)",
+        "normal",
+        choices=("normal", "mixture", "vampprior"),
+    )
+    components: int = _help("mixture components, or VampPrior pseudo-inputs", 50)
+    network: str = _help(
+        "encoder/decoder: mlp, or conv (images: strided convolutions, then the hidden layers)",
+        "mlp",
+        choices=("mlp", "conv"),
+    )
+    channels: tuple[int, ...] = _help("conv network: channels per stride-2 layer", (32, 64))
+    conditional: bool = _help(
+        "condition encoder and decoder on the dataset's labels (one-hot): a conditional VAE", False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden):
             raise ConfigError(f"hidden sizes must be >= 1, got {self.hidden}")
+        if self.components < 1:
+            raise ConfigError(f"components must be >= 1, got {self.components}")
+        if self.network == "conv" and (not self.channels or any(c < 1 for c in self.channels)):
+            raise ConfigError(f"a conv network needs channels >= 1, got {self.channels}")
+        for name in ("prior", "network"):
+            choices = _choices(type(self), name)
+            if getattr(self, name) not in choices:
+                raise ConfigError(
+                    f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}"
+                )
         if self.gaussian_scale is not None and not self.gaussian_scale > 0:
             raise ConfigError(f"gaussian_scale must be > 0, got {self.gaussian_scale}")
 
@@ -56,6 +82,12 @@ class TrainConfig:
     l1: float = _help("L1 penalty on network weights, added to the per-example loss", 0.0)
     beta: float = _help("weight of KL(q(z|x) || p(z)) in the objective (1 = the ELBO)", 1.0)
     k: int = _help("importance samples: 1 trains the ELBO, k > 1 the IWAE bound", 1)
+    dreg: bool = _help(
+        "with k > 1: the doubly reparameterised encoder gradient (DReG, Tucker et al. 2018)", False
+    )
+    free_bits: float = _help(
+        "free bits: a floor in nats on each latent dimension's batch-mean KL (0 = off)", 0.0
+    )
     warmup: int = _help("epochs of linear KL warm-up from 0 to beta (0 = off)", 0)
     patience: int | None = _help(
         "early stopping: epochs without validation improvement (default: off)", None
@@ -82,6 +114,16 @@ class TrainConfig:
                 raise ConfigError(message)
         if self.k > 1 and self.beta != 1.0:
             raise ConfigError("beta != 1 applies to the ELBO only; use k=1 with beta")
+        if self.free_bits < 0:
+            raise ConfigError(f"free_bits must be >= 0, got {self.free_bits}")
+        if self.k > 1 and self.free_bits > 0:
+            raise ConfigError("free_bits applies to the ELBO only; use k=1 with free_bits")
+        if self.dreg and self.k == 1:
+            raise ConfigError("dreg is a gradient estimator for the IWAE bound: set k > 1")
+
+
+def _choices(cls: type, name: str) -> tuple[str, ...]:
+    return next(f.metadata["choices"] for f in dataclasses.fields(cls) if f.name == name)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

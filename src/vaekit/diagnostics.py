@@ -1,8 +1,9 @@
 """Latent diagnostics of a VAE: active units, KL per latent dimension, reconstruction error.
 
 Each function takes examples ``x`` (N, *shape) in data units (as accepted by
-:meth:`VAE.check_data`), runs the encoder over them in batches, and returns a summary over
-the examples. They use the global torch RNG only where a Monte Carlo estimate is needed.
+:meth:`VAE.check_data`) and, for a conditional model, their labels or condition vectors ``y``,
+runs the encoder over them in batches, and returns a summary over the examples.
+They use the global torch RNG only where a Monte Carlo estimate is needed.
 """
 
 from __future__ import annotations
@@ -13,41 +14,57 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, kl_divergence
 
-from vaekit.model import VAE, ArrayLike
+from vaekit.model import VAE, ArrayLike, split_batches
 
 
 def posteriors(
-    model: VAE, x: ArrayLike, batch_size: int = 1024
-) -> Iterator[tuple[Tensor, Distribution]]:
-    """``(x_model, q(z|x))`` per batch: x (B, *shape) in model space, q with batch (B,)."""
+    model: VAE, x: ArrayLike, batch_size: int = 1024, y: ArrayLike | None = None
+) -> Iterator[tuple[Tensor, Tensor | None, Distribution]]:
+    """``(x_model, c, q(z|x, c))`` per batch: x (B, *shape) in model space, the condition
+    vectors c (B, C) (None for an unconditional model), q with batch (B,)."""
     x = model.check_data(x)
-    for xb in x.split(batch_size):
+    c = model.condition(y, len(x))
+    for xb, cb in split_batches(x, c, batch_size):
         xm = model.to_model_space(xb)
-        yield xm, model.qz(xm)
+        yield xm, cb, model.qz(xm, cb)
 
 
 @torch.no_grad()
-def posterior_means(model: VAE, x: ArrayLike, batch_size: int = 1024) -> Tensor:
+def posterior_means(
+    model: VAE, x: ArrayLike, batch_size: int = 1024, y: ArrayLike | None = None
+) -> Tensor:
     """E_q[z|x] for every example, (N, L)."""
-    return torch.cat([qz.mean for _, qz in posteriors(model, x, batch_size)])
+    return torch.cat([qz.mean for _, _, qz in posteriors(model, x, batch_size, y)])
 
 
 @torch.no_grad()
-def unit_activity(model: VAE, x: ArrayLike, batch_size: int = 1024) -> Tensor:
+def unit_activity(
+    model: VAE, x: ArrayLike, batch_size: int = 1024, y: ArrayLike | None = None
+) -> Tensor:
     """Cov_x(E_q[z_u]) for each latent unit u (L,): the variance over examples of the posterior
     means (Burda et al. 2015, section 5.2), in squared latent units."""
-    mu = posterior_means(model, x, batch_size).double()  # (N, L)
+    mu = posterior_means(model, x, batch_size, y).double()  # (N, L)
     return mu.var(0, correction=0).float() if len(mu) > 1 else torch.zeros(mu.shape[1])
 
 
-def active_units(model: VAE, x: ArrayLike, threshold: float = 0.01, batch_size: int = 1024) -> int:
+def active_units(
+    model: VAE,
+    x: ArrayLike,
+    threshold: float = 0.01,
+    batch_size: int = 1024,
+    y: ArrayLike | None = None,
+) -> int:
     """The number of latent units u with Cov_x(E_q[z_u]) > ``threshold`` (Burda et al. 2015)."""
-    return int((unit_activity(model, x, batch_size) > threshold).sum())
+    return int((unit_activity(model, x, batch_size, y) > threshold).sum())
 
 
 @torch.no_grad()
 def kl_per_dim(
-    model: VAE, x: ArrayLike, batch_size: int = 1024, samples: int = 64
+    model: VAE,
+    x: ArrayLike,
+    batch_size: int = 1024,
+    samples: int = 64,
+    y: ArrayLike | None = None,
 ) -> Tensor | None:
     """Mean over examples of KL(q(z_u|x) || p(z_u)) for each latent unit u, (L,), nats.
 
@@ -59,7 +76,7 @@ def kl_per_dim(
     if not isinstance(pz, Independent) or pz.base_dist.batch_shape[-1:] != pz.event_shape:
         return None
     total, n = torch.zeros(pz.event_shape, dtype=torch.float64), 0
-    for _, qz in posteriors(model, x, batch_size):
+    for _, _, qz in posteriors(model, x, batch_size, y):
         q = qz.base_dist if isinstance(qz, Independent) else qz
         try:
             kl = kl_divergence(q, pz.base_dist)  # (B, L)
@@ -72,15 +89,17 @@ def kl_per_dim(
 
 
 @torch.no_grad()
-def recon_error(model: VAE, x: ArrayLike, batch_size: int = 1024) -> float:
+def recon_error(
+    model: VAE, x: ArrayLike, batch_size: int = 1024, y: ArrayLike | None = None
+) -> float:
     """Squared error of the posterior-mean reconstruction, per feature in data units squared.
 
     The reconstruction of x is the mean of p(x|z) at z = E_q[z|x]; the squared error is averaged
     over the features of each example, then over examples.
     """
     total, n = 0.0, 0
-    for xm, qz in posteriors(model, x, batch_size):
-        x_hat = model.from_model_space(model.px(qz.mean).mean)  # (B, *shape)
+    for xm, c, qz in posteriors(model, x, batch_size, y):
+        x_hat = model.from_model_space(model.px(qz.mean, c).mean)  # (B, *shape)
         err = (x_hat - model.from_model_space(xm)).square().flatten(1).mean(1)  # (B,)
         total += float(err.double().sum())
         n += len(err)

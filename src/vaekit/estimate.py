@@ -22,9 +22,9 @@ BLOCK_ELEMENTS = 2**19
 
 
 class LatentModel(Protocol):
-    def qz(self, x: Tensor) -> Distribution: ...
+    def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution: ...
     def pz(self) -> Distribution: ...
-    def px(self, z: Tensor) -> Distribution: ...
+    def px(self, z: Tensor, y: Tensor | None = None) -> Distribution: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,12 @@ def chunk_size(k: int, batch: int, width: int) -> int:
 
 @torch.no_grad()
 def importance_sample(
-    model: LatentModel, x: Tensor, k: int, chunk: int | None = None, width: int | None = None
+    model: LatentModel,
+    x: Tensor,
+    k: int,
+    chunk: int | None = None,
+    width: int | None = None,
+    y: Tensor | None = None,
 ) -> Estimate:
     """Importance-sample one batch ``x`` (B, *event) with k samples z_i ~ q(z|x) each:
 
@@ -69,17 +74,18 @@ def importance_sample(
     The samples are drawn ``chunk`` at a time (default from :func:`chunk_size`, ``width`` being the
     widest layer) and their (k, B) log weights kept, so memory is O(chunk * B * D + k * B). This is
     a lower bound in expectation that tightens towards log p(x) as k grows. Global torch RNG.
+    ``y`` (B, C): the condition vectors of a conditional model (then it estimates log p(x|y)).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     B = x.shape[0]
     chunk = chunk or chunk_size(k, B, width or x[0].numel())
-    qz, pz = model.qz(x), model.pz()
+    qz, pz = model.qz(x, y), model.pz()
     log_w = torch.empty(k, B, device=x.device)  # (k, B)
     log_px_z = torch.empty(k, B, device=x.device)  # (k, B)
     for start in range(0, k, chunk):
         z = qz.sample((min(chunk, k - start),))  # (n, B, L)
-        lp = model.px(z).log_prob(x)  # (n, B)
+        lp = model.px(z, y).log_prob(x)  # (n, B)
         log_px_z[start : start + len(z)] = lp
         log_w[start : start + len(z)] = lp + pz.log_prob(z) - qz.log_prob(z)
     lse = torch.logsumexp(log_w, 0)  # (B,)

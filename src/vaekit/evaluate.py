@@ -22,7 +22,7 @@ from vaekit import diagnostics
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.estimate import Estimate, importance_sample
-from vaekit.model import VAE
+from vaekit.model import VAE, split_batches
 from vaekit.probes import probe_model
 
 ACTIVE_UNIT_THRESHOLD = 0.01  #: Burda et al. 2015: unit u is active if Cov_x(E_q[z_u]) > 0.01
@@ -30,17 +30,28 @@ ACTIVE_UNIT_THRESHOLD = 0.01  #: Burda et al. 2015: unit u is active if Cov_x(E_
 
 @torch.no_grad()
 def log_likelihood_estimate(
-    model: VAE, x: Tensor, k: int = 1000, batch_size: int = 256, progress: bool = False
+    model: VAE,
+    x: Tensor,
+    k: int = 1000,
+    batch_size: int = 256,
+    progress: bool = False,
+    y: Tensor | None = None,
 ) -> Estimate:
-    """:func:`importance_sample` over all of ``x`` (N, *shape), checked data units, in batches."""
+    """:func:`importance_sample` over all of ``x`` (N, *shape), checked data units, in batches;
+    a conditional model estimates log p(x|y) with the labels or condition vectors ``y``."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    batches = x.split(batch_size)
+    c = model.condition(y, len(x))
     width = max([x[0].numel(), *model.config.hidden])
     log_det = model.log_det()
     parts = [
-        importance_sample(model, model.to_model_space(xb), k, width=width).shift(log_det)
-        for xb in tqdm(batches, desc=f"log p(x), k={k}", unit="batch", disable=not progress)
+        importance_sample(model, model.to_model_space(xb), k, width=width, y=cb).shift(log_det)
+        for xb, cb in tqdm(
+            split_batches(x, c, batch_size),
+            desc=f"log p(x), k={k}",
+            unit="batch",
+            disable=not progress,
+        )
     ]
     return Estimate(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Estimate)))
 
@@ -101,8 +112,11 @@ def evaluate(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         x, y = prepare(model, data, split, seed)
-        est = log_likelihood_estimate(model, x, k, batch_size, progress)
-        kl_dims = diagnostics.kl_per_dim(model, x, batch_size=batch_size)
+        c = y if model.y_dim else None  # a conditional model sees the labels
+        if model.y_dim and y is None:
+            raise DataError(f"{data.name} has no labels, which this conditional model needs")
+        est = log_likelihood_estimate(model, x, k, batch_size, progress, y=c)
+        kl_dims = diagnostics.kl_per_dim(model, x, batch_size=batch_size, y=c)
         report: dict[str, Any] = {
             "split": split,
             "n_examples": len(x),
@@ -111,16 +125,19 @@ def evaluate(
             "data_mode": f"{data.kind}, binarized once with seed {seed}"
             if data.binarize
             else data.kind,
-            "method": f"importance sampling, Burda et al. 2015, k={k}, proposal q(z|x)",
+            "method": f"importance sampling, Burda et al. 2015, k={k}, proposal q(z|x)"
+            + (", log p(x|y) given the labels" if model.y_dim else ""),
             "elbo": float(est.elbo.double().mean()),
             "log_px_z": float(est.log_px_z.double().mean()),
             "kl": float(est.kl_z.double().mean()),
             **nll_summary(est.log_px, data.n_features),
             "ess_fraction": float(est.ess.double().mean() / k),
-            "active_units": diagnostics.active_units(model, x, ACTIVE_UNIT_THRESHOLD, batch_size),
+            "active_units": diagnostics.active_units(
+                model, x, ACTIVE_UNIT_THRESHOLD, batch_size, y=c
+            ),
             "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,
             "kl_per_dim": None if kl_dims is None else kl_dims.tolist(),
-            "recon_error": diagnostics.recon_error(model, x, batch_size),
+            "recon_error": diagnostics.recon_error(model, x, batch_size, y=c),
             "recon_error_unit": "squared error per feature of the posterior-mean reconstruction, "
             "data units squared, mean over features and examples",
             "probe_accuracy": None,

@@ -1,7 +1,8 @@
 """Objectives: pure functions over distributions, in nats per example.
 
-ELBO (Kingma & Welling 2014), its beta-weighted form (Higgins et al. 2017) and the
-importance-weighted bound (Burda, Grosse & Salakhutdinov 2015).
+ELBO (Kingma & Welling 2014), its beta-weighted form (Higgins et al. 2017) with optional free
+bits (Kingma et al. 2016), and the importance-weighted bound (Burda, Grosse & Salakhutdinov 2015)
+with optional doubly reparameterised gradients (Tucker, Lawson, Gu & Maddison 2018).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, kl_divergence
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 
 @dataclass(frozen=True)
@@ -37,29 +38,91 @@ def kl(qz: Distribution, pz: Distribution, z: Tensor) -> Tensor:
         return qz.log_prob(z) - pz.log_prob(z)  # (B,)
 
 
+def kl_per_dim(qz: Distribution, pz: Distribution) -> Tensor | None:
+    """KL(q(z_d|x) || p(z_d)) for each latent dimension (B, L), analytic, when both factorise
+    over the dimensions (diagonal Gaussians); None otherwise (e.g. a mixture prior)."""
+    if not (isinstance(qz, Independent) and isinstance(pz, Independent)):
+        return None
+    try:
+        return kl_divergence(qz.base_dist, pz.base_dist)  # (B, L)
+    except NotImplementedError:
+        return None
+
+
+def free_bits_kl(qz: Distribution, pz: Distribution, z: Tensor, free_bits: float) -> Tensor:
+    """The KL with free bits (Kingma et al. 2016, eq. 15), per example (B,):
+
+        sum_d max(lambda, E_batch[KL_d]),
+
+    written per example so that its batch mean is exactly that: a dimension whose batch-mean KL
+    is below ``free_bits`` (lambda, nats) counts as the constant lambda and gets no gradient, so
+    the optimiser stops squeezing it towards the prior. Without a per-dimension KL (a prior that
+    does not factorise) the whole KL is one group with the floor lambda * L.
+    """
+    kl_d = kl_per_dim(qz, pz)  # (B, L) or None
+    floor = free_bits
+    if kl_d is None:
+        kl_d, floor = kl(qz, pz, z)[:, None], free_bits * z.shape[-1]  # (B, 1)
+    keep = kl_d.mean(0, keepdim=True) >= floor  # (1, G)
+    return torch.where(keep, kl_d, torch.full_like(kl_d, floor)).sum(-1)  # (B,)
+
+
 def elbo(
-    x: Tensor, qz: Distribution, pz: Distribution, px: Distribution, z: Tensor, beta: float = 1.0
+    x: Tensor,
+    qz: Distribution,
+    pz: Distribution,
+    px: Distribution,
+    z: Tensor,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
 ) -> Terms:
     """ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)), one reparameterised sample ``z`` (B, L).
 
-    The beta-ELBO weights the KL by ``beta`` in ``objective``; ``elbo`` stays the true bound.
+    The beta-ELBO weights the KL by ``beta`` in ``objective``, with ``free_bits`` > 0 the KL
+    there is :func:`free_bits_kl`; ``elbo`` stays the true bound.
     """
     log_px_z = px.log_prob(x)  # (B,)
     kl_z = kl(qz, pz, z)  # (B,)
-    return Terms(log_px_z, kl_z, log_px_z - kl_z, log_px_z - beta * kl_z)
+    penalty = free_bits_kl(qz, pz, z, free_bits) if free_bits > 0 else kl_z  # (B,)
+    return Terms(log_px_z, kl_z, log_px_z - kl_z, log_px_z - beta * penalty)
 
 
-def iwae(x: Tensor, qz: Distribution, pz: Distribution, px: Distribution, z: Tensor) -> Terms:
+def stop_gradient(qz: Distribution) -> Distribution:
+    """q(z|x) with its parameters detached: the same density, no gradient through them."""
+    if not (isinstance(qz, Independent) and isinstance(qz.base_dist, Normal)):
+        raise TypeError(f"DReG needs a diagonal Gaussian q(z|x), got {type(qz).__name__}")
+    base = qz.base_dist
+    return Independent(Normal(base.loc.detach(), base.scale.detach(), validate_args=False), 1)
+
+
+def iwae(
+    x: Tensor,
+    qz: Distribution,
+    pz: Distribution,
+    px: Distribution,
+    z: Tensor,
+    dreg: bool = False,
+) -> Terms:
     """The k-sample importance-weighted bound (Burda et al. 2015), z (k, B, L):
 
         L_k(x) = log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x).
 
     L_1 is the ELBO and L_k grows with k towards log p(x). ``log_px_z`` and ``kl_z`` are the
     sample means of the two ELBO terms (for logging); ``elbo`` is their difference.
+
+    ``dreg``: the doubly reparameterised gradient (Tucker et al. 2018, eq. 7) for the encoder,
+    sum_i w~_i^2 d log w_i / d z_i * d z_i / d phi with normalised weights w~ = softmax(log w):
+    q's parameters are detached inside log w (dropping the high-variance score term) and the
+    gradient reaching the reparameterised z_i is scaled by w~_i. The bound's value and the
+    decoder's and prior's gradients are unchanged.
     """
     log_px_z = px.log_prob(x)  # (k, B)
-    log_w_kl = qz.log_prob(z) - pz.log_prob(z)  # (k, B)
+    q = stop_gradient(qz) if dreg else qz
+    log_w_kl = q.log_prob(z) - pz.log_prob(z)  # (k, B)
     log_w = log_px_z - log_w_kl  # (k, B)
     bound = torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])  # (B,)
+    if dreg and z.requires_grad:
+        w = torch.softmax(log_w.detach(), dim=0).unsqueeze(-1)  # (k, B, 1)
+        z.register_hook(lambda grad: grad * w)
     log_px_z, kl_z = log_px_z.mean(0), log_w_kl.mean(0)  # (B,)
     return Terms(log_px_z, kl_z, log_px_z - kl_z, bound)

@@ -1,16 +1,29 @@
 """Priors p(z). A prior is a module whose call returns a distribution with event shape (L,).
 
-The objective only calls ``pz.log_prob`` and ``kl_divergence(qz, pz)``; a new prior (mixture,
-VampPrior) is a new small class here, registered in :data:`PRIORS`.
+The objective only calls ``pz.log_prob`` and ``kl_divergence(qz, pz)`` (a Monte Carlo KL where
+torch has no closed form, as for mixtures), so a new prior is a new small class here, registered
+in :data:`PRIORS`; nothing else changes. A prior is called with the model's posterior map
+``(x, y) -> q(z|x, y)``, which the VampPrior evaluates at its pseudo-inputs; the others ignore it.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch.distributions import Distribution, Independent, Normal
+from collections.abc import Callable, Sequence
 
+import torch
+from torch import Tensor, nn
+from torch.distributions import (
+    Categorical,
+    Distribution,
+    Independent,
+    MixtureSameFamily,
+    Normal,
+)
+
+from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError
+
+Posterior = Callable[[Tensor, Tensor | None], Distribution]  #: (x, y) -> q(z|x, y), model space
 
 
 class StandardNormal(nn.Module):
@@ -21,15 +34,57 @@ class StandardNormal(nn.Module):
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
 
-    def forward(self) -> Distribution:
+    def forward(self, posterior: Posterior | None = None) -> Distribution:
         return Independent(Normal(self.loc, self.scale, validate_args=False), 1)
 
 
-PRIORS: dict[str, type[nn.Module]] = {"normal": StandardNormal}
+class MixturePrior(nn.Module):
+    """p(z) = sum_k pi_k N(z; mu_k, diag(sigma_k^2)): K diagonal Gaussians, all learned.
+
+    The means start spread out as draws from N(0, I), the scales at 1, the weights equal.
+    """
+
+    def __init__(self, latent_dim: int, components: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(components))  # (K,)
+        self.loc = nn.Parameter(torch.randn(components, latent_dim))  # (K, L)
+        self.log_scale = nn.Parameter(torch.zeros(components, latent_dim))  # (K, L)
+
+    def forward(self, posterior: Posterior | None = None) -> Distribution:
+        parts = Independent(Normal(self.loc, self.log_scale.exp(), validate_args=False), 1)
+        return MixtureSameFamily(Categorical(logits=self.logits), parts, validate_args=False)
 
 
-def make_prior(name: str, latent_dim: int) -> nn.Module:
-    """Build the prior called ``name`` over a ``latent_dim``-dimensional z."""
-    if name not in PRIORS:
-        raise ConfigError(f"unknown prior {name!r}; choose from {sorted(PRIORS)}")
-    return PRIORS[name](latent_dim)
+class VampPrior(nn.Module):
+    """The VampPrior (Tomczak & Welling 2018): p(z) = 1/K sum_k q(z | u_k), the posterior at K
+    learned pseudo-inputs u_k (in the model's data space, shaped like the data).
+
+    For a conditional model each pseudo-input also has a learned condition c_k (starting at the
+    uniform average label), so p(z) stays a prior over z alone, as in the conditional VAE.
+    """
+
+    def __init__(self, components: int, shape: Sequence[int], y_dim: int = 0) -> None:
+        super().__init__()
+        self.u = nn.Parameter(0.01 * torch.randn(components, *shape))  # (K, *shape)
+        self.c = nn.Parameter(torch.full((components, y_dim), 1 / max(y_dim, 1))) if y_dim else None
+
+    def forward(self, posterior: Posterior | None = None) -> Distribution:
+        if posterior is None:
+            raise ConfigError("the VampPrior needs the model's encoder (call it as model.pz())")
+        qu = posterior(self.u, self.c)  # batch (K,), event (L,)
+        weights = Categorical(logits=torch.zeros(len(self.u), device=self.u.device))
+        return MixtureSameFamily(weights, qu, validate_args=False)
+
+
+PRIORS: dict[str, Callable[[ModelConfig, tuple[int, ...], int], nn.Module]] = {
+    "normal": lambda c, shape, y_dim: StandardNormal(c.latent_dim),
+    "mixture": lambda c, shape, y_dim: MixturePrior(c.latent_dim, c.components),
+    "vampprior": lambda c, shape, y_dim: VampPrior(c.components, shape, y_dim),
+}
+
+
+def make_prior(config: ModelConfig, shape: tuple[int, ...], y_dim: int = 0) -> nn.Module:
+    """Build the prior ``config.prior`` for data of ``shape`` and a condition of ``y_dim``."""
+    if config.prior not in PRIORS:
+        raise ConfigError(f"unknown prior {config.prior!r}; choose from {sorted(PRIORS)}")
+    return PRIORS[config.prior](config, shape, y_dim)

@@ -74,8 +74,9 @@ def probe_model(
         x_train, y_train = x_train[idx.to(x_train.device)], y_train[idx.to(y_train.device)]
     if len(torch.unique(y_train)) < 2:
         return None
-    z_train = posterior_means(model, x_train, batch_size)  # (n, L)
-    z_test = posterior_means(model, x_test, batch_size)  # (m, L)
+    conditional = model.y_dim > 0  # then z is read given the label it is meant to ignore
+    z_train = posterior_means(model, x_train, batch_size, y_train if conditional else None)
+    z_test = posterior_means(model, x_test, batch_size, y_test if conditional else None)
     flat_train, flat_test = _numpy(x_train.flatten(1)), _numpy(x_test.flatten(1))
     dims = min(z_train.shape[1], flat_train.shape[1], len(flat_train))
     pca = PCA(n_components=dims, random_state=seed).fit(flat_train)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from vaekit.data import Dataset
@@ -101,12 +102,21 @@ def draw_pictures(
             "Per-example means in nats; higher ELBO and log p(x|z) are better. "
             "Solid: training (averaged over the epoch), dashed: validation (end of epoch).",
         )
-    samples = model.sample(n_samples, seed=seed)  # (n, *shape)
+    ncols, y_samples = 8, None
+    if model.y_dim:  # a conditional model: one row per class
+        ncols = max(1, min(10, n_samples // model.y_dim))
+        y_samples = torch.arange(model.y_dim).repeat_interleave(ncols)  # (C * ncols,)
+        n_samples = len(y_samples)
+    samples = model.sample(n_samples, seed=seed, y=y_samples)  # (n, *shape)
     if image:
-        fig = plots.images_figure(samples, f"{n_samples} samples (seed {seed})", 8, value_range)
-        caption = "Means of p(x|z) for z drawn from the prior p(z)."
+        fig = plots.images_figure(samples, f"{n_samples} samples (seed {seed})", ncols, value_range)
+        caption = "Means of p(x|z) for z drawn from the prior p(z)." + (
+            " One row per class: row c decodes with the label c." if model.y_dim else ""
+        )
     else:
-        fig = plots.marginals_figure(x, model.sample(max(len(x), 500), seed=seed))
+        n = max(len(x), 500)
+        y_n = None if not model.y_dim else torch.arange(n) % model.y_dim
+        fig = plots.marginals_figure(x, model.sample(n, seed=seed, y=y_n))
         caption = (
             f"Histograms of the {split} data beside the model's samples (decoder means for "
             "z ~ p(z), so narrower than the data: the noise of p(x|z) is not added)."
@@ -114,14 +124,16 @@ def draw_pictures(
     add(fig, "samples.png", "Samples", caption)
 
     originals = x[:n_reconstructions] if image else x[:MAX_POINTS]
-    x_hat = model.reconstruct(originals)
+    c = None if not model.y_dim or y is None else y[: len(originals)]
+    x_hat = model.reconstruct(originals, y=c)
     if image:
         fig = plots.reconstructions_figure(originals, x_hat)
     else:
         fig = plots.reconstruction_scatter_figure(originals, x_hat)
     add(fig, "reconstructions.png", "Reconstructions", f"First examples of the {split} split.")
 
-    z = model.encode(x[:MAX_POINTS])  # (N, L) posterior means
+    c = None if not model.y_dim or y is None else y[:MAX_POINTS]
+    z = model.encode(x[:MAX_POINTS], y=c)  # (N, L) posterior means
     labels = None if y is None else y[:MAX_POINTS]
     add(
         plots.latent_map_figure(z, labels, data.classes),
@@ -129,7 +141,7 @@ def draw_pictures(
         "Latent map",
         f"Posterior means of {len(z)} {split} examples, coloured by label.",
     )
-    if image and model.config.latent_dim == 2:
+    if image and model.config.latent_dim == 2 and not model.y_dim:
         add(
             plots.manifold_figure(model, 15, value_range),
             "manifold.png",

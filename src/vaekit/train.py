@@ -68,30 +68,59 @@ def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+Batch = tuple[Tensor, Tensor | None]  #: examples (B, *shape) and their labels/conditions or None
+
+
 def _batches(
-    x: Tensor | TorchDataset, batch_size: int, binarize: bool, device: torch.device
-) -> Iterator[Tensor]:
-    """One shuffled epoch of batches (B, *shape) on ``device``."""
+    x: Tensor | TorchDataset,
+    y: Tensor | None,
+    batch_size: int,
+    binarize: bool,
+    device: torch.device,
+    conditional: bool = False,
+) -> Iterator[Batch]:
+    """One shuffled epoch of batches ``(x (B, *shape), y (B, ...) or None)`` on ``device``.
+
+    In memory, ``y`` rides along with ``x``; a streaming dataset yields ``(x, y)`` items, whose y
+    is kept when the model is ``conditional``.
+    """
+    batches: Iterator[tuple[Tensor, Tensor | None]]
     if isinstance(x, Tensor):
         perm = torch.randperm(x.shape[0], device=x.device)  # (N,)
-        batches: Iterator[Tensor] = (x.index_select(0, idx) for idx in perm.split(batch_size))
+        batches = (
+            (x.index_select(0, idx), None if y is None else y.index_select(0, idx.to(y.device)))
+            for idx in perm.split(batch_size)
+        )
     else:
         gen = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
         loader = DataLoader(x, batch_size=batch_size, shuffle=True, generator=gen)
-        batches = (b[0] if isinstance(b, list | tuple) else b for b in loader)
-    for xb in batches:
+        batches = (_item(b, conditional) for b in loader)
+    for xb, yb in batches:
         xb = xb.to(device, torch.float32, non_blocking=True)
-        yield torch.bernoulli(xb) if binarize else xb
+        yb = None if yb is None else yb.to(device, non_blocking=True)
+        yield (torch.bernoulli(xb) if binarize else xb), yb
+
+
+def _item(b: Any, conditional: bool) -> tuple[Tensor, Tensor | None]:
+    if not isinstance(b, list | tuple):
+        return b, None
+    if conditional and len(b) < 2:
+        raise TrainingError("a conditional model needs a dataset of (x, y) pairs")
+    return b[0], (b[1] if conditional else None)
 
 
 @torch.no_grad()
-def validate(model: VAE, x: Tensor, batch_size: int = 1024) -> dict[str, float]:
-    """Mean ELBO terms per example (nats) over ``x``, one posterior sample each."""
+def validate(
+    model: VAE, x: Tensor, batch_size: int = 1024, y: Tensor | None = None
+) -> dict[str, float]:
+    """Mean ELBO terms per example (nats) over ``x`` (and its conditions ``y`` for a conditional
+    model), one posterior sample each."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, device=model.device)
-    for xb in x.split(batch_size):
-        t = model.terms(xb.to(model.device))
+    ys = y.split(batch_size) if y is not None else [None] * math.ceil(len(x) / batch_size)
+    for xb, yb in zip(x.split(batch_size), ys, strict=True):
+        t = model.terms(xb.to(model.device), y=None if yb is None else yb.to(model.device))
         sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()])
     model.train(was_training)
     elbo, log_px_z, kl_z = (sums / max(len(x), 1)).tolist()
@@ -108,6 +137,8 @@ def train(
     x_val: Tensor | None,
     config: TrainConfig,
     *,
+    y_train: Tensor | None = None,
+    y_val: Tensor | None = None,
     binarize: bool = False,
     out: str | Path | None = None,
     resume: bool = False,
@@ -117,7 +148,9 @@ def train(
     """Fit ``model`` by maximising the objective of ``config`` on ``x_train`` (N, *shape).
 
     ``x_val`` (M, *shape) drives early stopping (``config.patience``), after which the best
-    weights are restored. ``binarize`` draws a fresh Bernoulli sample of every training batch
+    weights are restored. A conditional model (``model.y_dim`` > 0) also needs the labels or
+    condition vectors ``y_train`` (N, ...) and ``y_val`` (M, ...) (a streaming dataset yields
+    ``(x, y)`` pairs instead). ``binarize`` draws a fresh Bernoulli sample of every training batch
     (dynamic binarisation; the validation set is binarised once, with a fixed seed). With ``out``
     every epoch atomically rewrites ``out/metrics.jsonl`` (the whole history),
     ``out/model.safetensors`` and ``out/train_state.safetensors``; ``resume`` continues from the
@@ -126,12 +159,19 @@ def train(
     """
     device = model.device
     in_memory = isinstance(x_train, Tensor)
+    conditional = model.y_dim > 0
+    if not conditional:
+        y_train = y_val = None
     if in_memory:
         x_train = model.check_data(x_train, "training data")
+        if conditional:
+            y_train = _check_labels(model, y_train, len(x_train), "training")
     if x_val is not None and len(x_val) == 0:
         x_val = None
     if x_val is not None:
         x_val = model.check_data(x_val, "validation data")
+        if conditional:
+            y_val = _check_labels(model, y_val, len(x_val), "validation")
         if binarize:
             x_val = torch.bernoulli(
                 x_val, generator=torch.Generator(device).manual_seed(config.seed)
@@ -166,9 +206,17 @@ def train(
             file=sys.stderr,
         )
         start = time.perf_counter()
-        for step, xb in enumerate(_batches(x_train, config.batch_size, binarize, device)):
+        batches = _batches(x_train, y_train, config.batch_size, binarize, device, conditional)
+        for step, (xb, yb) in enumerate(batches):
             warm = min(1.0, (epoch - 1 + step / steps) / config.warmup) if config.warmup else 1.0
-            t = model.terms(xb, config.beta * warm, config.k)
+            t = model.terms(
+                xb,
+                config.beta * warm,
+                config.k,
+                y=yb,
+                free_bits=config.free_bits,
+                dreg=config.dreg,
+            )
             loss = -t.objective.mean()
             if weights_l1:
                 loss = loss + config.l1 * _l1(model) / n
@@ -199,7 +247,7 @@ def train(
             "seconds": seconds,
         }
         if x_val is not None:
-            v = validate(model, x_val)
+            v = validate(model, x_val, y=y_val)
             record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl=v["kl"])
         state.epoch = epoch
         state.history.append(record)
@@ -222,6 +270,16 @@ def train(
         if out is not None:
             checkpoint.save_model(model, out, {"best_epoch": state.best_epoch})
     return state
+
+
+def _check_labels(model: VAE, y: Tensor | None, n: int, split: str) -> Tensor:
+    """The labels (or condition vectors) of a conditional model's ``split``, checked once."""
+    if y is None:
+        raise TrainingError(
+            f"a conditional model needs labels for its {split} data; this dataset has none"
+        )
+    model.condition(y, n)  # raises DataError for a wrong shape or range
+    return y.to(model.device)
 
 
 def _check_finite(losses: Tensor, epoch: int, step: int, out: Path | None) -> None:

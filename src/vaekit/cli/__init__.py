@@ -168,10 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=at_least(1), default=64, help="number of samples (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
+        "--label",
+        type=at_least(0),
+        default=None,
+        help="conditional model: the class to generate (default: one row per class)",
+    )
+    p.add_argument(
         "--out",
         metavar="FILE",
         help="a .png grid (a heatmap for vector data), .npy or .csv "
-        "(default: RUN/samples_nN_seedS.png)",
+        "(default: RUN/samples_nN_seedS[_labelY].png)",
     )
     _common(p)
 

@@ -171,6 +171,15 @@ def split_x(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor | Non
     return x, y
 
 
+def conditions(model: VAE, y: torch.Tensor | None, data: Dataset) -> torch.Tensor | None:
+    """The labels a conditional model needs for a split (None for an unconditional model)."""
+    if not model.y_dim:
+        return None
+    if y is None:
+        raise UsageError(f"this model is conditional, but {data.name} has no labels to give it")
+    return y
+
+
 def write_examples(x: torch.Tensor, path: Path, ncols: int, title: str) -> None:
     """Examples (N, *shape) as an array file, a PNG mosaic (images) or a heatmap (vectors)."""
     from vaekit import plots  # matplotlib: slow to import, only needed for pictures
@@ -188,20 +197,33 @@ def encode(args: argparse.Namespace) -> int:
     run, model, saved = load_run(args)
     data, split = select_data(args, saved)
     out = output_path(args.out or run / f"z_{split}.npy", ARRAY_FORMATS)
-    x, _ = split_x(data, split)
-    write_array(model.encode(x).cpu().numpy(), out)
+    x, y = split_x(data, split)
+    write_array(model.encode(x, y=conditions(model, y, data)).cpu().numpy(), out)
     print(f"wrote {len(x)} latent means ({model.config.latent_dim}-D) of {split} to {out}")
     return 0
 
 
 def sample(args: argparse.Namespace) -> int:
-    """Write n samples (means of p(x|z) for z ~ p(z))."""
+    """Write n samples (means of p(x|z[, y]) for z ~ p(z)); a conditional model draws them all
+    of class ``--label``, or without it one row per class."""
     run, model, _ = load_run(args)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
-    out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}.png", formats)
-    x = model.sample(args.n, seed=args.seed)
-    write_examples(x, out, 8, f"{args.n} samples")
-    print(f"wrote {args.n} samples to {out}")
+    label = "" if args.label is None else f"_label{args.label}"
+    out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}{label}.png", formats)
+    if args.label is not None and not model.y_dim:
+        raise UsageError("--label needs a conditional model (trained with --conditional)")
+    if args.label is not None and not 0 <= args.label < model.y_dim:
+        raise UsageError(f"--label must lie in 0..{model.y_dim - 1}, got {args.label}")
+    n, ncols, y = args.n, 8, args.label
+    if model.y_dim and y is None:  # one row of samples per class
+        ncols = max(1, args.n // model.y_dim)
+        y = torch.arange(model.y_dim).repeat_interleave(ncols)  # (n,)
+        n = len(y)
+    x = model.sample(n, seed=args.seed, y=y)
+    what = f" of class {args.label}" if args.label is not None else ""
+    what = what or (f", one row per class ({model.y_dim} classes)" if model.y_dim else "")
+    write_examples(x, out, ncols, f"{n} samples")
+    print(f"wrote {n} samples{what} to {out}")
     return 0
 
 
@@ -211,9 +233,9 @@ def reconstruct(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
     out = output_path(args.out or run / f"reconstructions_{split}.png", formats)
-    x, _ = split_x(data, split)
-    x = x[: args.n] if args.n > 0 else x
-    x_hat = model.reconstruct(x)
+    x, y = split_x(data, split)
+    x, y = (x[: args.n], None if y is None else y[: args.n]) if args.n > 0 else (x, y)
+    x_hat = model.reconstruct(x, y=conditions(model, y, data))
     if out.suffix.lower() == ".png":
         write_examples(
             torch.cat([model.check_data(x), x_hat]), out, len(x), "top: x, bottom: x_hat"
@@ -230,11 +252,13 @@ def interpolate(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     name = f"interpolate_{split}_{args.from_}_{args.to}.png"
     out = output_path(args.out or run / name, IMAGE_FORMATS + ARRAY_FORMATS)
-    x, _ = split_x(data, split)
+    x, y = split_x(data, split)
     for index in (args.from_, args.to):
         if not 0 <= index < len(x):
             raise UsageError(f"index {index} is out of range: the {split} split has {len(x)} rows")
-    strip = model.interpolate(x[args.from_], x[args.to], args.steps)  # (steps, *shape)
+    y = conditions(model, y, data)
+    y_a, y_b = (None, None) if y is None else (y[args.from_], y[args.to])
+    strip = model.interpolate(x[args.from_], x[args.to], args.steps, y_a=y_a, y_b=y_b)
     write_examples(strip, out, args.steps, f"{split} {args.from_} -> {args.to}")
     print(f"wrote {args.steps} steps from {split}[{args.from_}] to {split}[{args.to}] to {out}")
     return 0

@@ -107,10 +107,12 @@ def add_options(
             metavar = {int: "N", float: "X", str: "NAME"}[hint]
         else:  # a new field type needs a parser here
             raise TypeError(f"no command-line parser for {cls.__name__}.{f.name}: {hint}")
+        choices = f.metadata.get("choices")
         parser.add_argument(
             name,
             type=_optional(parse) if optional else parse,
-            metavar=metavars.get(f.name, metavar),
+            metavar=metavars.get(f.name, "{" + ",".join(choices) + "}" if choices else metavar),
+            choices=choices,
             help=help_text,
             **common,
         )
