@@ -81,6 +81,9 @@ ERRORS = {
     "wrong shape": (["encode", "RUN", "--data", "TMP/bad.npy"], "this model expects (N, 1, 8, 8)"),
     "bad option": (["train", "--latent-dim", "two"], "invalid int value"),
     "resume clash": (["train", "--resume", "--out", "RUN", "--lr", "0.1"], "drop --lr"),
+    "unknown prior": (["train", "--prior", "vamp"], "invalid choice: 'vamp'"),
+    "label without condition": (["sample", "RUN", "--label", "3"], "needs a conditional model"),
+    "free bits with k": (["train", "--k", "5", "--free-bits", "1"], "use k=1 with free_bits"),
 }
 
 
@@ -200,6 +203,13 @@ def test_help_shows_contract_options(results: dict) -> None:
         "--resume",
         "--quiet",
         "--debug",
+        "--conditional",
+        "--prior {normal,mixture,vampprior}",
+        "--components N",
+        "--network {mlp,conv}",
+        "--channels N,N",
+        "--free-bits X",
+        "--dreg",
     )
     for name in contract:
         assert name in out, name
@@ -258,3 +268,34 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
     ]
     assert epochs == list(range(1, done + 2))
     assert (out / "report.html").is_file()
+
+
+def test_conditional_conv_vampprior_iwae_run(tmp_path: Path) -> None:
+    run = tmp_path / "cvae"
+    vaekit(
+        *("train", *TINY, "--latent-dim", "3", "--conditional", "--network", "conv"),
+        *("--channels", "8,16", "--prior", "vampprior", "--components", "10"),
+        *("--k", "3", "--dreg", "--out", run),
+    )
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert model["conditional"] and model["network"] == "conv" and model["prior"] == "vampprior"
+    # the report's samples: one row per class (10 digits, 6 per row)
+    assert "One row per class" in (run / "report.html").read_text()
+    done = vaekit_many(
+        {
+            "label": ["sample", run, "--label", "7", "--n", "12", "--out", tmp_path / "7.npy"],
+            "rows": ["sample", run, "--n", "20", "--out", tmp_path / "rows.png"],
+            "bad label": ["sample", run, "--label", "10"],
+            "evaluate": ["evaluate", run, "--k", "10", "--no-probes", "--quiet"],
+        },
+        check=False,
+    )
+    assert done["label"].returncode == 0 and np.load(tmp_path / "7.npy").shape == (12, 1, 8, 8)
+    assert "one row per class (10 classes)" in done["rows"].stdout
+    width, height = png(tmp_path / "rows.png")
+    assert height > 4 * width  # 10 rows of 2 samples: a tall grid
+    assert done["bad label"].returncode == 2
+    assert "--label must lie in 0..9, got 10" in done["bad label"].stderr
+    assert done["evaluate"].returncode == 0, done["evaluate"].stderr
+    result = json.loads((run / "evaluation.json").read_text())
+    assert math.isfinite(result["nll"]) and "given the labels" in result["method"]
