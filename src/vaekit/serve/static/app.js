@@ -266,7 +266,7 @@ async function main() {
   const c = S.card;
   $("summary").textContent = `${c.name}: ${c.shape.join("x")} ${c.kind} data, ` +
     `${c.latent_dim}-D latent${c.classes ? `, ${c.classes} classes` : ""}`;
-  $("map-title").textContent = `Latent map: ${S.map.title}`;
+  $("map-title").textContent = S.map.title;
   if (c.classes > 0) {
     for (let y = 0; y < c.classes; y++) $("label").add(new Option(c.class_names?.[y] ?? y, y));
     $("label-row").hidden = false;
