@@ -44,10 +44,9 @@ class SampleRequest(Strict):
 
 
 class InterpolateRequest(Strict):
-    a: int = Field(ge=0, description="index of the first example in the map's test examples")
-    b: int = Field(ge=0, description="index of the last example")
+    a: int = Field(ge=0, le=10**9, description="index of the first test example of the map")
+    b: int = Field(ge=0, le=10**9, description="index of the last example")
     steps: int = Field(10, ge=2, le=MAX_STEPS)
-    label: Label | None = None
 
 
 class Examples(BaseModel):
