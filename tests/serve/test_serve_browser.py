@@ -59,6 +59,13 @@ def test_page_explores_the_model(page, tmp_path: Path) -> None:
     assert page.is_hidden("#label-row")  # an unconditional model has no label picker
     assert page.is_hidden("#error")
 
+    # hovering a point shows its example
+    x, y = page.evaluate("() => mapFrame().toPixel(S.map.points[7])")
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.wait_for_function("document.querySelector('#hover').dataset.count > 0")
+    assert page.text_content("#hover-text").startswith("test example ")
+
     # a slider moves: the decoded image changes
     before, n = pixels(page, "decoded"), count(page, "decoded")
     page.eval_on_selector(
