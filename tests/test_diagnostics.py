@@ -1,5 +1,6 @@
 """Latent diagnostics: active units, KL per dimension, reconstruction error."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,3 +39,18 @@ def test_recon_error_is_the_squared_error_per_feature(binary_data, small_model):
     assert diagnostics.recon_error(small_model, binary_data, batch_size=50) == pytest.approx(
         expected, rel=1e-5
     )
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_projection_maps_points_back_onto_its_plane(latent_dim: int) -> None:
+    z = np.random.default_rng(0).normal(size=(50, latent_dim)) * np.arange(1, latent_dim + 1)
+    view = diagnostics.projection(z)
+    p = view.points(z)  # (50, 2)
+    assert p.shape == (50, 2)
+    assert np.allclose(view.points(view.latent(p)), p)  # back and forth is the identity
+    if latent_dim <= 2:
+        assert np.allclose(view.latent(p), z)  # nothing is lost
+    else:
+        assert view.title.startswith("PCA") and view.axes == ("PC1", "PC2")
+        assert np.allclose(view.basis @ view.basis.T, np.eye(2))
+        assert p[:, 0].var() >= p[:, 1].var()  # the first component carries the most variance

@@ -9,7 +9,9 @@ They use the global torch RNG only where a Monte Carlo estimate is needed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, kl_divergence
@@ -104,3 +106,42 @@ def recon_error(
         total += float(err.double().sum())
         n += len(err)
     return total / n
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A linear map between latent means (N, L) and 2-D points: ``p = (z - mean) @ basis.T``.
+
+    ``basis`` (2, L) has orthonormal rows, so ``z = mean + p @ basis`` maps a point back into the
+    latent space (exactly for L <= 2; onto the plane of the projection for L > 2).
+    """
+
+    mean: np.ndarray  # (L,)
+    basis: np.ndarray  # (2, L)
+    title: str
+    axes: tuple[str, str]
+
+    def points(self, z: np.ndarray) -> np.ndarray:
+        """Latent means (N, L) -> points (N, 2)."""
+        return (np.asarray(z, dtype=np.float64) - self.mean) @ self.basis.T
+
+    def latent(self, p: np.ndarray) -> np.ndarray:
+        """Points (N, 2) -> latent vectors (N, L) on the projection's plane."""
+        return self.mean + np.asarray(p, dtype=np.float64) @ self.basis
+
+
+def projection(z: np.ndarray) -> Projection:
+    """The 2-D view of latent means (N, L): L <= 2 as is (z1 against 0 for L = 1), L > 2 the
+    first two principal components (the title says how much variance they keep)."""
+    z = np.asarray(z, dtype=np.float64)
+    L = z.shape[1]
+    if L <= 2:
+        basis = np.eye(2, L)  # (2, L); its second row is zero for L = 1
+        axes = ("z1", "z2") if L == 2 else ("z1", "")
+        title = "latent means (z1, z2)" if L == 2 else "1-D latent means"
+        return Projection(np.zeros(L), basis, title, axes)
+    mean = z.mean(axis=0)
+    _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
+    share = (s[:2] ** 2).sum() / max((s**2).sum(), 1e-12)
+    title = f"PCA projection of the {L}-D latent means ({share:.0%} of variance)"
+    return Projection(mean, vt[:2], title, ("PC1", "PC2"))

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image
 
+from vaekit.diagnostics import projection
 from vaekit.model import VAE
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -152,18 +153,6 @@ def reconstructions_figure(x: ArrayLike, x_hat: ArrayLike, title: str = "") -> F
     return fig
 
 
-def _project(z: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
-    """Latent means (N, L) -> 2-D points, a title, axis labels. L = 2: as is; L > 2: PCA."""
-    L = z.shape[1]
-    if L == 2:
-        return z, "latent means (z1, z2)", ("z1", "z2")
-    centred = z - z.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    share = (s[:2] ** 2).sum() / max((s**2).sum(), 1e-12)
-    title = f"PCA projection of the {L}-D latent means ({share:.0%} of variance)"
-    return centred @ vt[:2].T, title, ("PC1", "PC2")
-
-
 def latent_map_figure(
     z: ArrayLike, y: ArrayLike | None = None, classes: Sequence[str] | None = None
 ) -> Figure:
@@ -181,7 +170,8 @@ def latent_map_figure(
         points = np.stack([z[:, 0], spread + (labels if labels is not None else 0)], axis=1)
         title, axis_labels = "1-D latent means", ("z1", "label" if labels is not None else "")
     else:
-        points, title, axis_labels = _project(z)
+        view = projection(z)
+        points, title, axis_labels = view.points(z), view.title, view.axes
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
         title += " (no labels)"

@@ -1,5 +1,5 @@
 """The ``vaekit`` command (also ``python -m vaekit``): train, evaluate, sample, reconstruct,
-encode, interpolate, info.
+encode, interpolate, info, serve.
 
 The training options are generated from :class:`~vaekit.config.ModelConfig`,
 :class:`~vaekit.config.TrainConfig` and :class:`~vaekit.data.DataConfig` (see
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   vaekit evaluate runs/m16 --k 1000             # importance-sampled NLL -> evaluation.json
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
+  vaekit serve runs/m16                         # explore it at http://127.0.0.1:8000/
 """
 
 SPLITS = ("train", "val", "test", "all")
@@ -235,6 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", "show a run's configuration and metrics")
     p.add_argument("run", metavar="RUN", help="run folder written by vaekit train")
     _common(p, device=False)
+
+    p = command(
+        "serve",
+        "explore a model in the browser: latent map, sliders, interpolation, JSON API",
+        "Serve one page and a JSON API (schema at /openapi.json) for the run, on this machine "
+        "only unless --host says otherwise. Needs the serve extra: pip install 'vaekit[serve]'.",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder written by vaekit train")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; another than 127.0.0.1 exposes the model (default: 127.0.0.1)",
+    )
+    p.add_argument("--port", type=at_least(0), default=8000, help="TCP port (default: 8000)")
+    _common(p)
 
     search.add_parser(sub)
     return parser

@@ -315,3 +315,19 @@ def info(args: argparse.Namespace) -> int:
     if (run / report.REPORT_FILE).exists():
         print(f"report: {run / report.REPORT_FILE}")
     return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the explorer of a run until Ctrl-C (see :mod:`vaekit.serve`)."""
+    run = run_folder(args.run)
+    if args.port > 65535:
+        raise UsageError(f"--port must be <= 65535, got {args.port}")
+    try:
+        from vaekit.serve.app import serve as serve_run
+    except ImportError as e:
+        raise UsageError(
+            f"vaekit serve needs the web packages ({e.name} is missing): "
+            "pip install 'vaekit[serve]'"
+        ) from None
+    serve_run(run, args.host, args.port, args.device)
+    return 0

@@ -1,0 +1,46 @@
+"""The live server under concurrent load: a small version of benchmarks/serve_load.py (no
+errors allowed), and seeded samples that stay the same however requests interleave."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx2")
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py"
+
+
+def test_200_decodes_from_8_clients_without_errors(live_url: str) -> None:
+    spec = importlib.util.spec_from_file_location("serve_load", BENCHMARK)
+    serve_load = importlib.util.module_from_spec(spec)
+    sys.modules["serve_load"] = serve_load  # its dataclass looks itself up there
+    spec.loader.exec_module(serve_load)
+    result = serve_load.load(live_url, requests=200, clients=8, latent_dim=5)
+    assert result.errors == 0 and len(result.latencies) == 200
+    assert "200 requests, 0 errors" in result.summary()
+
+
+def test_concurrent_seeded_samples_are_repeatable(live_url: str) -> None:
+    def draw(seed: int) -> list:
+        body = {"n": 4, "seed": seed}
+        return httpx.post(live_url + "/api/sample", json=body, timeout=30).json()["x"]
+
+    expected = {seed: draw(seed) for seed in range(4)}
+    got: dict[int, list] = {}
+
+    def client(i: int) -> None:
+        for _ in range(5):
+            got[i] = draw(i % 4)
+            assert got[i] == expected[i % 4]
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(8))  # every client finished all its draws
