@@ -14,6 +14,8 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="vaekit serve needs the serve extra")
 
+import vaekit  # noqa: E402
+from vaekit.config import ModelConfig, TrainConfig  # noqa: E402
 from vaekit.serve import app as serve_app  # noqa: E402
 from vaekit.serve.explorer import Explorer  # noqa: E402
 from vaekit.serve.schemas import MAX_N  # noqa: E402
@@ -203,10 +205,33 @@ def test_requests_leave_the_model_unchanged(client, explorer2) -> None:
     assert not explorer2.model.training
 
 
-def test_labels_are_checked_for_a_conditional_model(run2: Path) -> None:
-    explorer = Explorer.open(run2)
-    explorer.classes = 3  # as a conditional model (config.classes = 3) would set it
-    assert explorer._y(1) == {"y": 1}
-    for label, says in ((None, "give a label in 0..2"), (3, "label must be in 0..2")):
-        with pytest.raises(ValueError, match=says):
-            explorer._y(label)
+def test_a_conditional_model_takes_and_checks_labels(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from vaekit.serve.app import create_app
+
+    run = tmp_path / "cvae"
+    vaekit.fit(
+        "digits",
+        ModelConfig(latent_dim=2, hidden=(32,), conditional=True),
+        TrainConfig(epochs=2, batch_size=256),
+        out=run,
+        progress=False,
+    )
+    explorer = Explorer.open(run)
+    api = TestClient(create_app(explorer))
+    assert api.get("/api/card").json()["classes"] == 10
+    z = [[0.0, 0.0]]
+    seven = api.post("/api/decode", json={"z": z, "label": 7})
+    assert seven.status_code == 200
+    torch.testing.assert_close(
+        torch.tensor(seven.json()["x"]).reshape(1, 1, 8, 8),
+        explorer.model.decode(torch.zeros(1, 2), y=7),
+    )
+    assert seven.json() != api.post("/api/decode", json={"z": z, "label": 1}).json()
+    sample = api.post("/api/sample", json={"n": 3, "seed": 0, "label": 4})
+    assert sample.status_code == 200
+    assert api.post("/api/interpolate", json={"a": 0, "b": 1, "steps": 4}).status_code == 200
+    for body, says in (({"z": z}, "give a label in 0..9"), ({"z": z, "label": 10}, "0..9")):
+        r = api.post("/api/decode", json=body)
+        assert r.status_code == 422 and says in r.text

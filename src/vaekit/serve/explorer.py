@@ -44,7 +44,7 @@ class Explorer:
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.lock = threading.Lock()
-        self.classes = int(getattr(model.config, "classes", 0))  # 0: unconditional
+        self.classes = model.y_dim  # 0: unconditional; else labels 0..classes-1
         split, x, y = report.held_out(data)
         keep = np.sort(np.random.default_rng(0).permutation(len(x))[:MAX_POINTS])
         self.split, self.x = split, x[keep]  # (N, *shape)
@@ -137,8 +137,11 @@ class Explorer:
         for index in (a, b):
             if not 0 <= index < len(self.x):
                 raise DataError(f"example {index} is out of range: the map has {len(self.x)}")
+        labels = {}
+        if self.classes and self.y is not None:  # a conditional model moves between the labels
+            labels = {"y_a": int(self.y[a]), "y_b": int(self.y[b])}
         with self.lock:
-            return finite(self.model.interpolate(self.x[a], self.x[b], steps))
+            return finite(self.model.interpolate(self.x[a], self.x[b], steps, **labels))
 
     def image_to_x(self, data: bytes) -> np.ndarray:
         """A PNG of the model's size -> one example (1, prod(shape)) in data units.
