@@ -28,6 +28,7 @@ import time
 import torch
 from common import data_dir, machine
 
+from vaekit import checkpoint
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
 from vaekit.evaluate import log_likelihood_estimate, nll_summary
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--lr-decay", type=float, default=1.0, help="lr decay over the budget")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write the table's rows to this JSON file")
+    parser.add_argument("--save", help="save each trained model here as PRIOR_K.safetensors")
     args = parser.parse_args()
     data = load_dataset(DataConfig("binarized-mnist", data_dir=str(data_dir())))
     x_test = data.x_test[: args.n_test]
@@ -110,6 +112,9 @@ def main() -> None:
         state = train(model, x_train, x_val, train_config, hooks=hooks, progress=False)
         wall = time.perf_counter() - start
         model.eval()
+        if args.save:
+            path = checkpoint.save_model(model, f"{args.save}/{spec.replace(':', '_')}.safetensors")
+            print(f"{spec}: saved {path} (best validation epoch {state.best_epoch})", flush=True)
         torch.manual_seed(0)
         start = time.perf_counter()
         est = log_likelihood_estimate(model, x_test.to(args.device), k=args.k_eval)

@@ -8,17 +8,12 @@ in :data:`PRIORS`; nothing else changes. A prior is called with the model's post
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import (
-    Categorical,
-    Distribution,
-    Independent,
-    MixtureSameFamily,
-    Normal,
-)
+from torch.distributions import Categorical, Distribution, Independent, Normal, constraints
 
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError
@@ -38,6 +33,52 @@ class StandardNormal(nn.Module):
         return Independent(Normal(self.loc, self.scale, validate_args=False), 1)
 
 
+class GaussianMixture(Distribution):
+    """sum_k pi_k N(z; mu_k, diag(sigma_k^2)), event (L,), with a fast ``log_prob``.
+
+    torch's ``MixtureSameFamily`` evaluates every component on every point elementwise, an
+    (N, K, L) tensor; expanding the square turns the K Mahalanobis terms into two matrix
+    products instead:
+
+        sum_d (z_d - mu_kd)^2 / s_kd^2 = z^2 @ (1/s^2)^T - 2 z @ (mu/s^2)^T + sum_d mu_kd^2/s_kd^2,
+
+    which for a VampPrior's hundreds of components is many times faster on a CPU.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    has_rsample = False
+
+    def __init__(self, logits: Tensor, loc: Tensor, scale: Tensor) -> None:
+        self.logits, self.loc, self.scale = logits, loc, scale  # (K,), (K, L), (K, L)
+        super().__init__(torch.Size(), loc.shape[-1:], validate_args=False)
+
+    @property
+    def support(self) -> constraints.Constraint:
+        return constraints.independent(constraints.real, 1)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z) for z (..., L) -> (...)."""
+        flat = z.reshape(-1, z.shape[-1])  # (N, L)
+        precision = self.scale.pow(-2)  # (K, L)
+        quad = (
+            flat.square() @ precision.T
+            - 2 * flat @ (self.loc * precision).T
+            + (self.loc.square() * precision).sum(-1)
+        )  # (N, K)
+        log_norm = self.scale.log().sum(-1) + 0.5 * z.shape[-1] * math.log(2 * math.pi)  # (K,)
+        log_parts = torch.log_softmax(self.logits, -1) - log_norm - 0.5 * quad  # (N, K)
+        return torch.logsumexp(log_parts, -1).reshape(z.shape[:-1])
+
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        with torch.no_grad():
+            k = Categorical(logits=self.logits).sample(torch.Size(sample_shape))  # (*S,)
+            return self.loc[k] + self.scale[k] * torch.randn_like(self.loc[k])  # (*S, L)
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.softmax(self.logits, -1) @ self.loc  # (L,)
+
+
 class MixturePrior(nn.Module):
     """p(z) = sum_k pi_k N(z; mu_k, diag(sigma_k^2)): K diagonal Gaussians, all learned.
 
@@ -51,8 +92,7 @@ class MixturePrior(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(components, latent_dim))  # (K, L)
 
     def forward(self, posterior: Posterior | None = None) -> Distribution:
-        parts = Independent(Normal(self.loc, self.log_scale.exp(), validate_args=False), 1)
-        return MixtureSameFamily(Categorical(logits=self.logits), parts, validate_args=False)
+        return GaussianMixture(self.logits, self.loc, self.log_scale.exp())
 
 
 class VampPrior(nn.Module):
@@ -71,9 +111,11 @@ class VampPrior(nn.Module):
     def forward(self, posterior: Posterior | None = None) -> Distribution:
         if posterior is None:
             raise ConfigError("the VampPrior needs the model's encoder (call it as model.pz())")
-        qu = posterior(self.u, self.c)  # batch (K,), event (L,)
-        weights = Categorical(logits=torch.zeros(len(self.u), device=self.u.device))
-        return MixtureSameFamily(weights, qu, validate_args=False)
+        qu = posterior(self.u, self.c)  # diagonal Gaussians, batch (K,), event (L,)
+        if not (isinstance(qu, Independent) and isinstance(qu.base_dist, Normal)):
+            raise ConfigError("the VampPrior needs a diagonal Gaussian posterior")
+        logits = torch.zeros(len(self.u), device=self.u.device)  # equal weights 1/K
+        return GaussianMixture(logits, qu.base_dist.loc, qu.base_dist.scale)
 
 
 PRIORS: dict[str, Callable[[ModelConfig, tuple[int, ...], int], nn.Module]] = {
