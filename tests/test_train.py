@@ -193,11 +193,11 @@ def test_dynamic_binarization_draws_fresh_binary_batches():
 
     grey = torch.full((4096, 3), 0.3)
     torch.manual_seed(0)
-    (a,) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
-    (b,) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
+    ((a, *_),) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
+    ((b, *_),) = _batches(grey, 4096, binarize=True, device=torch.device("cpu"))
     assert set(a.unique().tolist()) == {0.0, 1.0} and not torch.equal(a, b)
     assert abs(a.mean().item() - 0.3) < 0.02  # P(1) is the grey value
-    (c,) = _batches(grey, 4096, binarize=False, device=torch.device("cpu"))
+    ((c, *_),) = _batches(grey, 4096, binarize=False, device=torch.device("cpu"))
     assert torch.equal(c, grey)
 
 

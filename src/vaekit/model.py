@@ -86,23 +86,32 @@ class VAE(nn.Module):
         """log |d x_model / d x| per example: added to model-space densities (nats)."""
         return -self.x_scale.log().sum() if self.standardized else 0.0
 
-    def terms(self, x: Tensor, beta: float = 1.0, k: int = 1) -> Terms:
+    def terms(self, x: Tensor, beta: float = 1.0, k: int = 1, eps: Tensor | None = None) -> Terms:
         """The training objective's terms per example (B,), nats; ``x`` (B, *shape) in data units.
 
-        k = 1: the (beta-)ELBO with one reparameterised sample; k > 1: the IWAE bound.
+        k = 1: the (beta-)ELBO with one reparameterised sample; k > 1: the IWAE bound. ``eps``:
+        the standard normal noise of the samples, (B, L) or (k, B, L) (default: drawn from the
+        global RNG, as ``qz.rsample`` draws it); data-parallel training passes its own.
         """
         x = self.to_model_space(x)
         qz, pz = self.qz(x), self.pz()
+        shape = () if k == 1 else (k,)
+        if eps is None:
+            z = qz.rsample(shape)  # (*shape, B, L)
+        else:  # rsample's own arithmetic with the given noise (q is an Independent Normal)
+            z = qz.base_dist.loc + eps * qz.base_dist.scale  # (*shape, B, L)
         if k == 1:
-            z = qz.rsample()  # (B, L)
             t = elbo(x, qz, pz, self.px(z), z, beta)
         else:
-            z = qz.rsample((k,))  # (k, B, L)
             t = iwae(x, qz, pz, self.px(z), z)
         if not self.standardized:
             return t
         d = self.log_det()
         return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
+
+    def forward(self, x: Tensor, beta: float = 1.0, k: int = 1, eps: Tensor | None = None) -> Terms:
+        """:meth:`terms`, as the module's call: what DistributedDataParallel wraps."""
+        return self.terms(x, beta, k, eps)
 
     # -- the user-facing API (data units, validated input) -----------------------------------
     @property
