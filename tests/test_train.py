@@ -225,11 +225,11 @@ def test_dynamic_binarization_draws_fresh_binary_batches():
     grey = torch.full((4096, 3), 0.3)
     torch.manual_seed(0)
     cpu = torch.device("cpu")
-    ((a, _),) = _batches(grey, None, 4096, binarize=True, device=cpu)
-    ((b, _),) = _batches(grey, None, 4096, binarize=True, device=cpu)
+    ((a, *_),) = _batches(grey, None, 4096, binarize=True, device=cpu)
+    ((b, *_),) = _batches(grey, None, 4096, binarize=True, device=cpu)
     assert set(a.unique().tolist()) == {0.0, 1.0} and not torch.equal(a, b)
     assert abs(a.mean().item() - 0.3) < 0.02  # P(1) is the grey value
-    ((c, _),) = _batches(grey, None, 4096, binarize=False, device=cpu)
+    ((c, *_),) = _batches(grey, None, 4096, binarize=False, device=cpu)
     assert torch.equal(c, grey)
 
 
@@ -238,8 +238,8 @@ def test_labels_ride_along_with_their_examples():
 
     x = torch.arange(10.0)[:, None].expand(10, 3).contiguous()
     y = torch.arange(10)
-    for xb, yb in _batches(x, y, 4, binarize=False, device=torch.device("cpu")):
-        assert torch.equal(xb[:, 0].long(), yb)
+    for batch in _batches(x, y, 4, binarize=False, device=torch.device("cpu")):
+        assert torch.equal(batch.x[:, 0].long(), batch.y)
 
 
 def test_gradient_clipping_bounds_each_step(binary_data, monkeypatch):

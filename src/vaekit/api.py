@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit import checkpoint
+from vaekit import checkpoint, distributed
 from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
 from vaekit.errors import CheckpointError, ConfigError
@@ -82,6 +82,9 @@ def fit(
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
     ``train_config`` may then only change ``epochs``, to extend a finished run.
+
+    Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
+    group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
     """
     if resume:
         if out is None:
@@ -97,10 +100,10 @@ def fit(
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
         dataset, data_config = as_dataset("digits" if data is None else data, data_config)
-    device = resolve_device(train_config.device)
+    device = distributed.init(resolve_device(train_config.device))
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
-    if out is not None:
+    if out is not None and distributed.is_main():
         write_config(out, model, train_config, data_config, dataset)
     state: LoopState = train(
         vae,

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from vaekit import diagnostics
+from vaekit import diagnostics, distributed
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.estimate import Estimate, importance_sample
@@ -38,22 +38,33 @@ def log_likelihood_estimate(
     y: Tensor | None = None,
 ) -> Estimate:
     """:func:`importance_sample` over all of ``x`` (N, *shape), checked data units, in batches;
-    a conditional model estimates log p(x|y) with the labels or condition vectors ``y``."""
+    a conditional model estimates log p(x|y) with the labels or condition vectors ``y``.
+
+    With several ranks each estimates its share of the examples and the per-example results are
+    gathered, so every rank returns all N.
+    """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     c = model.condition(y, len(x))
+    share = distributed.share(len(x))
+    x_mine, c_mine = x[share], None if c is None else c[share]
     width = max([x[0].numel(), *model.config.hidden])
     log_det = model.log_det()
+    show = progress and distributed.is_main()
     parts = [
         importance_sample(model, model.to_model_space(xb), k, width=width, y=cb).shift(log_det)
         for xb, cb in tqdm(
-            split_batches(x, c, batch_size),
+            split_batches(x_mine, c_mine, batch_size),
             desc=f"log p(x), k={k}",
             unit="batch",
-            disable=not progress,
+            disable=not show,
         )
     ]
-    return Estimate(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Estimate)))
+    mine = (
+        torch.cat([getattr(p, f.name) for p in parts]) if parts else x.new_empty(0)
+        for f in fields(Estimate)
+    )  # each (n_rank,)
+    return Estimate(*(distributed.gather_rows(t, len(x)) for t in mine))
 
 
 def nll_summary(log_px: Tensor, n_features: int | None = None) -> dict[str, float | None]:
@@ -104,13 +115,15 @@ def evaluate(
     ``kl_per_dim`` and ``recon_error`` (see :mod:`vaekit.diagnostics`); ``probe_accuracy``
     (see :func:`vaekit.probes.probe_model`; None without labels or with ``probes=False``); and how
     it was computed: ``split``, ``n_examples``, ``k``, ``seed``, ``data_mode``, ``method``.
-    Seeded by ``seed``; the caller's global RNG state is left as it was.
+    Seeded by ``seed``; the caller's global RNG state is left as it was. Under torchrun the
+    importance sampling is split across the ranks, rank r drawing with seed + r: the same
+    estimator with other draws, so the NLL agrees with one process's within its standard error.
     """
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed + distributed.rank())
         x, y = prepare(model, data, split, seed)
         c = y if model.y_dim else None  # a conditional model sees the labels
         if model.y_dim and y is None:

@@ -8,6 +8,7 @@ data in its original units, accept NumPy arrays or tensors, and check their inpu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,25 +144,36 @@ class VAE(nn.Module):
         y: Tensor | None = None,
         free_bits: float = 0.0,
         dreg: bool = False,
+        eps: Tensor | None = None,
     ) -> Terms:
         """The training objective's terms per example (B,), nats; ``x`` (B, *shape) in data units,
         ``y`` (B,) labels or (B, y_dim) vectors for a conditional model (trusted: unchecked).
 
         k = 1: the (beta-)ELBO with one reparameterised sample (and ``free_bits``); k > 1: the
-        IWAE bound (with the DReG encoder gradient if ``dreg``).
+        IWAE bound (with the DReG encoder gradient if ``dreg``). ``eps``: the standard normal
+        noise of the samples, (B, L) or (k, B, L) (default: drawn from the global RNG, as
+        ``qz.rsample`` draws it); data-parallel training passes its own.
         """
         x, c = self.to_model_space(x), self.condition(y, len(x), check=False)
         qz, pz = self.qz(x, c), self.pz()
+        shape = () if k == 1 else (k,)
+        if eps is None:
+            z = qz.rsample(shape)  # (*shape, B, L)
+        else:  # rsample's own arithmetic with the given noise (q is an Independent Normal)
+            z = qz.base_dist.loc + eps * qz.base_dist.scale  # (*shape, B, L)
         if k == 1:
-            z = qz.rsample()  # (B, L)
             t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits)
         else:
-            z = qz.rsample((k,))  # (k, B, L)
             t = iwae(x, qz, pz, self.px(z, c), z, dreg)
         if not self.standardized:
             return t
         d = self.log_det()
         return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
+
+    def forward(self, x: Tensor, beta: float = 1.0, k: int = 1, **options: Any) -> Terms:
+        """:meth:`terms` (``options``: its keywords), as the module's call: what
+        DistributedDataParallel wraps."""
+        return self.terms(x, beta, k, **options)
 
     # -- the user-facing API (data units, validated input) -----------------------------------
     @property

@@ -4,6 +4,13 @@ Fast path: data that fits in memory stays one tensor on the training device and 
 index (no per-sample Python, no DataLoader). Streaming path: any ``torch.utils.data.Dataset``
 goes through a DataLoader. Per epoch: a seeded shuffle, Adam steps on the (beta-)ELBO or IWAE
 bound with linear KL warm-up and optional gradient clipping, validation, history, checkpoint.
+
+Data-parallel (under torchrun, see :mod:`vaekit.distributed`): every rank holds the same data,
+draws the same permutation and the random numbers of the whole global batch, and computes its own
+rows of it (:func:`_batches`); DistributedDataParallel averages the gradients. So the global
+batch is ``config.batch_size`` and the result does not depend on the number of ranks beyond
+floating-point order. Metrics are all-reduced, rank 0's epoch record and stop decision are shared,
+and only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -22,10 +29,10 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
-from vaekit import checkpoint, optim
+from vaekit import checkpoint, distributed, optim
 from vaekit.config import TrainConfig
 from vaekit.errors import ConfigError, TrainingError
-from vaekit.model import VAE
+from vaekit.model import VAE, split_batches
 
 Record = dict[str, Any]  #: one epoch of history: epoch, train_elbo, val_elbo, ..., seconds
 
@@ -68,7 +75,24 @@ def make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-Batch = tuple[Tensor, Tensor | None]  #: examples (B, *shape) and their labels/conditions or None
+class Batch(NamedTuple):
+    """This rank's part of one global batch (all of it in a single process)."""
+
+    x: Tensor  #: (b, *shape) this rank's examples, on the training device
+    y: Tensor | None  #: (b, ...) their labels or condition vectors (conditional models)
+    rows: slice  #: where they sit in the global batch
+    size: int  #: B, the examples in the global batch
+    weight: float  #: 1, or 0 for a stand-in row (see :func:`_share`)
+
+
+def _share(size: int) -> tuple[slice, float]:
+    """This rank's rows of a global batch of ``size`` examples and their weight in the loss.
+
+    A rank left without rows (a last batch smaller than the number of ranks) takes the first row
+    with weight 0: it must still join the gradient all-reduce, and an empty batch has no ELBO.
+    """
+    rows = distributed.share(size)
+    return (rows, 1.0) if rows.stop > rows.start else (slice(0, 1), 0.0)
 
 
 def _batches(
@@ -79,29 +103,40 @@ def _batches(
     device: torch.device,
     conditional: bool = False,
 ) -> Iterator[Batch]:
-    """One shuffled epoch of batches ``(x (B, *shape), y (B, ...) or None)`` on ``device``.
+    """One shuffled epoch of global batches of ``batch_size``, this rank's part of each on
+    ``device``. Every rank draws the same permutation (the global RNG is seeded alike) and the
+    binarisation noise of the whole global batch, so no draw depends on the number of ranks.
 
-    In memory, ``y`` rides along with ``x``; a streaming dataset yields ``(x, y)`` items, whose y
-    is kept when the model is ``conditional``.
+    In memory, the labels ``y`` ride along with ``x``; a streaming dataset yields ``(x, y)``
+    items, whose y is kept when the model is ``conditional``.
     """
-    batches: Iterator[tuple[Tensor, Tensor | None]]
+    local: Iterator[tuple[Tensor, Tensor | None]]
     if isinstance(x, Tensor):
         perm = torch.randperm(x.shape[0], device=x.device)  # (N,)
-        batches = (
-            (x.index_select(0, idx), None if y is None else y.index_select(0, idx.to(y.device)))
-            for idx in perm.split(batch_size)
+        shares = [(idx, *_share(len(idx))) for idx in perm.split(batch_size)]
+        local = (
+            (
+                x.index_select(0, idx[rows]),
+                None if y is None else y.index_select(0, idx[rows].to(y.device)),
+            )
+            for idx, rows, _ in shares
         )
     else:
         gen = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
-        loader = DataLoader(x, batch_size=batch_size, shuffle=True, generator=gen)
-        batches = (_item(b, conditional) for b in loader)
-    for xb, yb in batches:
+        perm = torch.randperm(len(x), generator=gen)  # (N,)
+        shares = [(idx, *_share(len(idx))) for idx in perm.split(batch_size)]
+        mine = [idx[rows].tolist() for idx, rows, _ in shares]
+        loader = DataLoader(x, batch_sampler=mine, generator=gen)
+        local = (_item(b, conditional) for b in loader)
+    for (idx, rows, weight), (xb, yb) in zip(shares, local, strict=True):
         xb = xb.to(device, torch.float32, non_blocking=True)
         yb = None if yb is None else yb.to(device, non_blocking=True)
-        yield (torch.bernoulli(xb) if binarize else xb), yb
+        xb = _bernoulli(xb, rows, len(idx)) if binarize else xb
+        yield Batch(xb, yb, rows, len(idx), weight)
 
 
 def _item(b: Any, conditional: bool) -> tuple[Tensor, Tensor | None]:
+    """A streaming dataset's batch as (x, y or None)."""
     if not isinstance(b, list | tuple):
         return b, None
     if conditional and len(b) < 2:
@@ -109,19 +144,45 @@ def _item(b: Any, conditional: bool) -> tuple[Tensor, Tensor | None]:
     return b[0], (b[1] if conditional else None)
 
 
+def _bernoulli(x: Tensor, rows: slice, size: int) -> Tensor:
+    """A Bernoulli draw of this rank's ``x`` (b, *shape), equal to its rows of the draw of the
+    whole global batch of ``size`` examples (torch draws one number per element, whatever p)."""
+    if len(x) == size:
+        return torch.bernoulli(x)
+    p = x.new_zeros(size, *x.shape[1:])  # (B, *shape)
+    p[rows] = x
+    return torch.bernoulli(p)[rows]
+
+
+def _noise(batch: Batch, k: int, latent_dim: int) -> Tensor:
+    """Reparameterisation noise for this rank's rows, (b, L) or (k, b, L): the rows of the noise
+    of the whole global batch, so every example gets the noise a single process would give it."""
+    shape = (batch.size, latent_dim) if k == 1 else (k, batch.size, latent_dim)
+    eps = torch.randn(shape, device=batch.x.device)
+    return eps[batch.rows] if k == 1 else eps[:, batch.rows]
+
+
 @torch.no_grad()
 def validate(
     model: VAE, x: Tensor, batch_size: int = 1024, y: Tensor | None = None
 ) -> dict[str, float]:
     """Mean ELBO terms per example (nats) over ``x`` (and its conditions ``y`` for a conditional
-    model), one posterior sample each."""
+    model), one posterior sample each.
+
+    With several ranks, each computes its share of every batch (with its rows of the whole
+    batch's noise) and the sums are all-reduced: every rank returns the same numbers.
+    """
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, device=model.device)
-    ys = y.split(batch_size) if y is not None else [None] * math.ceil(len(x) / batch_size)
-    for xb, yb in zip(x.split(batch_size), ys, strict=True):
-        t = model.terms(xb.to(model.device), y=None if yb is None else yb.to(model.device))
-        sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()])
+    for xb, yb in split_batches(x, y, batch_size):
+        rows = distributed.share(len(xb))
+        eps = torch.randn(len(xb), model.config.latent_dim, device=model.device)[rows]
+        if rows.stop > rows.start:
+            y_rows = None if yb is None else yb[rows].to(model.device)
+            t = model.terms(xb[rows].to(model.device), y=y_rows, eps=eps)
+            sums += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl_z.sum()])
+    distributed.all_reduce_sum(sums)
     model.train(was_training)
     elbo, log_px_z, kl_z = (sums / max(len(x), 1)).tolist()
     return {"elbo": elbo, "log_px_z": log_px_z, "kl": kl_z}
@@ -156,6 +217,10 @@ def train(
     ``out/model.safetensors`` and ``out/train_state.safetensors``; ``resume`` continues from the
     latter. A non-finite loss
     raises :class:`TrainingError` naming the epoch and step, before anything is written.
+
+    In a process group (torchrun, :func:`vaekit.distributed.init`) every rank passes the same
+    data and config and trains its share of each global batch of ``config.batch_size``; only
+    rank 0 writes to ``out``, and every rank reads it to resume.
     """
     device = model.device
     in_memory = isinstance(x_train, Tensor)
@@ -190,8 +255,9 @@ def train(
         torch.manual_seed(config.seed)
     n = len(x_train)
     steps = math.ceil(n / config.batch_size)
-    show = progress if progress is not None else sys.stderr.isatty()
+    show = (progress if progress is not None else sys.stderr.isatty()) and distributed.is_main()
     weights_l1 = config.l1 > 0
+    net, world = distributed.wrap(model), distributed.world_size()  # DDP with several ranks
     model.train()
     while state.epoch < config.epochs and not state.stop:
         epoch = state.epoch + 1
@@ -205,19 +271,22 @@ def train(
             dynamic_ncols=True,
             file=sys.stderr,
         )
-        start = time.perf_counter()
+        start, checked = time.perf_counter(), 0
         batches = _batches(x_train, y_train, config.batch_size, binarize, device, conditional)
-        for step, (xb, yb) in enumerate(batches):
+        for step, batch in enumerate(batches):
             warm = min(1.0, (epoch - 1 + step / steps) / config.warmup) if config.warmup else 1.0
-            t = model.terms(
-                xb,
+            eps = _noise(batch, config.k, model.config.latent_dim)
+            t = net(
+                batch.x,
                 config.beta * warm,
                 config.k,
-                y=yb,
+                eps=eps,
+                y=batch.y,
                 free_bits=config.free_bits,
                 dreg=config.dreg,
             )
-            loss = -t.objective.mean()
+            # DDP averages over the ranks: scaled so, the gradient is the global batch's mean
+            loss = -t.objective.sum() * (batch.weight * world) / batch.size
             if weights_l1:
                 loss = loss + config.l1 * _l1(model) / n
             optimizer.zero_grad(set_to_none=True)
@@ -227,8 +296,11 @@ def train(
             optimizer.step()
             with torch.no_grad():
                 losses[step] = loss
-                sums += torch.stack([t.log_px_z, t.kl_z]).sum(1)
+                sums += batch.weight * torch.stack([t.log_px_z, t.kl_z]).sum(1)
             if step % 50 == 49 or step == steps - 1:
+                # the ranks' losses average to the global batch's: every rank sees the same
+                distributed.all_reduce_mean(losses[checked : step + 1])
+                checked = step + 1
                 _check_finite(losses, epoch, step, out)
                 if show:
                     bar.set_postfix(loss=f"{losses[max(0, step - 49) : step + 1].mean():.2f}")
@@ -236,7 +308,7 @@ def train(
                 bar.update(1)
         seconds = time.perf_counter() - start
         bar.close()
-        train_log_px_z, train_kl = (sums / n).tolist()
+        train_log_px_z, train_kl = (distributed.all_reduce_sum(sums) / n).tolist()
         train_elbo = train_log_px_z - train_kl
         record: Record = {
             "epoch": epoch,
@@ -249,6 +321,7 @@ def train(
         if x_val is not None:
             v = validate(model, x_val, y=y_val)
             record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl=v["kl"])
+        record = distributed.broadcast(record)  # rank 0's record decides, on every rank
         state.epoch = epoch
         state.history.append(record)
         score = record.get("val_elbo", train_elbo)
@@ -259,15 +332,16 @@ def train(
             state.bad_epochs += 1
             if config.patience is not None and state.bad_epochs >= config.patience:
                 state.stop = True
-        if out is not None:
+        if out is not None and distributed.is_main():
             _save_epoch(out, state, best)
         for hook in hooks:
             hook(state)
+        state.stop = distributed.broadcast(state.stop)  # a stop is decided once, by rank 0
         if show:
             tqdm.write(_summary(record), file=sys.stderr)
     if config.patience is not None:
         model.load_state_dict(best)
-        if out is not None:
+        if out is not None and distributed.is_main():
             checkpoint.save_model(model, out, {"best_epoch": state.best_epoch})
     return state
 

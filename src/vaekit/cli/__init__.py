@@ -4,7 +4,8 @@ encode, interpolate, info, serve.
 The training options are generated from :class:`~vaekit.config.ModelConfig`,
 :class:`~vaekit.config.TrainConfig` and :class:`~vaekit.data.DataConfig` (see
 :mod:`vaekit.cli.options`). Errors print one line, ``vaekit: error: ...``, and exit with status
-2 (a traceback only with ``--debug``); Ctrl-C exits with 130.
+2 (a traceback only with ``--debug``); Ctrl-C exits with 130. Under torchrun ``train`` and
+``evaluate`` run data-parallel, and an error line names the rank that raised it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from vaekit.data.config import DataConfig
 EXAMPLES = """examples:
   vaekit train                                  # digits, 2-D latent, report in runs/
   vaekit train --dataset mnist --latent-dim 16 --hidden 400,400 --epochs 50 --out runs/m16
+  vaekit train --dataset mnist --device cuda --devices 4 --out runs/m4   # 4 GPUs, one machine
+  torchrun --nproc-per-node 4 -m vaekit train --device cuda ...        # the same, by hand
   vaekit evaluate runs/m16 --k 1000             # importance-sampled NLL -> evaluation.json
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
@@ -144,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out with its saved configuration; --epochs N extends it "
         "(default: off)",
     )
+    run.add_argument(
+        "--devices",
+        type=at_least(1),
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine, started with torchrun (one "
+        "per GPU with --device cuda); --batch-size stays the global batch (default: 1)",
+    )
     _common(p, device=False)
 
     p = command("evaluate", "importance-sampled log-likelihood, ELBO and latent diagnostics")
@@ -259,10 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vaekit`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    args.argv = argv  # --devices hands them on to torchrun
     try:
         return dispatch(args)
     except KeyboardInterrupt:
@@ -275,12 +288,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(error_line(describe(e)), file=sys.stderr)
         return 2 if expected(e) else 1
+    finally:
+        distributed = sys.modules.get("vaekit.distributed")  # imported only by what needs torch
+        if distributed is not None:
+            distributed.shutdown()
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Call the function of ``args.command`` (imported lazily: --help stays fast)."""
     from vaekit.cli import commands
+    from vaekit.cli.console import UsageError, launched_rank
 
+    if launched_rank() is not None and args.command not in ("train", "evaluate"):
+        raise UsageError(f"only train and evaluate run under torchrun, not {args.command}")
     if args.command == "search":
         return search.run(args)
     return getattr(commands, args.command)(args)
@@ -300,4 +320,8 @@ def describe(e: BaseException) -> str:
         return f"{where}{e.strerror}"
     if expected(e):
         return str(e)
+    if type(e).__module__.startswith("torch.distributed") or any(
+        backend in str(e).lower() for backend in ("gloo", "nccl")
+    ):
+        return f"lost contact with the other ranks ({type(e).__name__}: {e})"
     return f"{type(e).__name__}: {e} (a bug in vaekit? rerun with --debug for the traceback)"

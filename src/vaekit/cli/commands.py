@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vaekit import api, report
+from vaekit import api, distributed, report
 from vaekit.cli import options
 from vaekit.cli.console import (
     ARRAY_FORMATS,
@@ -32,6 +33,7 @@ from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.data.named import DATASETS, normalize_name
 from vaekit.model import VAE
+from vaekit.train import resolve_device
 
 
 def progress(args: argparse.Namespace) -> bool | None:
@@ -53,10 +55,16 @@ def default_run_folder(dataset: str) -> Path:
 
 # -- train -------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> int:
-    """Train a model, write the run folder and its report, print where the report is."""
+    """Train a model, write the run folder and its report, print where the report is.
+
+    Under torchrun every rank runs this; rank 0 alone writes the report and prints.
+    """
     if args.resume:
         out, data = resume_folder(args), None
         extended = options.build(args, TrainConfig, base=api.read_config(out)["train"])
+        if args.devices > 1:
+            return launch(args, out)
+        distributed.init(resolve_device(extended.device))
         fit = functools.partial(
             api.fit, train_config=extended, out=out, resume=True, progress=progress(args)
         )
@@ -66,7 +74,13 @@ def train(args: argparse.Namespace) -> int:
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
         writable_folder(out)
-        data = load_dataset(data_config)
+        if args.devices > 1:
+            return launch(args, out)
+        distributed.init(resolve_device(train_config.device))
+        out = distributed.broadcast(out)  # the default name has the time: rank 0's counts
+        writable_folder(out)
+        with distributed.main_first():  # one download into the data folder, then reads
+            data = load_dataset(data_config)
         fit = functools.partial(
             api.fit,
             data,
@@ -79,6 +93,8 @@ def train(args: argparse.Namespace) -> int:
     try:
         model = fit()
     except KeyboardInterrupt:
+        if not distributed.is_main():
+            return 130
         history = report.read_history(out)
         if not history:
             print(
@@ -91,6 +107,8 @@ def train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 130
+    if not distributed.is_main():
+        return 0
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
@@ -105,6 +123,31 @@ def train(args: argparse.Namespace) -> int:
         print(f"run folder: {out}")
     print(f"report: {path}")
     return 0
+
+
+def launch(args: argparse.Namespace, out: Path) -> int:
+    """``--devices N``: run this same command in N processes under torchrun, on this machine.
+
+    The children get ``--out`` (so all write one folder) and no ``--devices``; torchrun stops
+    them all and exits non-zero, naming the rank, if one fails.
+    """
+    if distributed.launched():
+        raise UsageError("--devices starts torchrun itself; under torchrun, drop it")
+    argv, skip = [], False
+    for word in args.argv:
+        if skip or word == "--devices" or word.startswith("--devices="):
+            skip = word == "--devices"
+            continue
+        argv.append(word)
+    if args.out is None:
+        argv += ["--out", str(out)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={args.devices}", "-m", "vaekit", *argv]
+    with subprocess.Popen(command) as torchrun:
+        try:
+            return torchrun.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached torchrun too; it stops its workers
+            return torchrun.wait()
 
 
 def resume_folder(args: argparse.Namespace) -> Path:
@@ -268,10 +311,13 @@ def evaluate(args: argparse.Namespace) -> int:
     """Evaluate on a split, print a table, write evaluation.json (and refresh the report)."""
     from vaekit.evaluate import evaluate as run_evaluation
 
-    run, model, saved = load_run(args)
+    run = run_folder(args.run)
+    device = distributed.init(resolve_device(args.device))  # under torchrun: this rank's share
+    model, saved = api.load(run, str(device)), api.read_config(run)
     own = "dataset" not in options.given(args, DataConfig)
     out = output_path(args.out or run / report.EVALUATION_FILE, (".json",))
-    data, _ = select_data(args, saved)
+    with distributed.main_first():
+        data, _ = select_data(args, saved)
     result = run_evaluation(
         model,
         data,
@@ -281,6 +327,8 @@ def evaluate(args: argparse.Namespace) -> int:
         probes=args.probes,
         progress=sys.stderr.isatty() and not args.quiet,
     )
+    if not distributed.is_main():
+        return 0
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(report.flatten(result).items(), f"evaluation of {run} ({args.split} split)"))
     print(f"wrote {out}")

@@ -29,10 +29,22 @@ def colour(text: str, code: str, stream: TextIO) -> str:
     return f"\033[{code}m{text}\033[0m"
 
 
+def launched_rank() -> int | None:
+    """This process's rank when torchrun started it as one of several, else None."""
+    try:
+        several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        return int(os.environ["RANK"]) if several else None
+    except (KeyError, ValueError):
+        return None
+
+
 def error_line(message: str) -> str:
-    """The one line printed for an error: ``vaekit: error: <message>``, newlines folded."""
+    """The one line printed for an error: ``vaekit: error: <message>``, newlines folded; under
+    torchrun ``vaekit: error: rank R: <message>``."""
     text = " ".join(str(message).split())
-    return f"{colour('vaekit: error:', '1;31', sys.stderr)} {text}"
+    rank = launched_rank()
+    where = f"rank {rank}: " if rank is not None else ""
+    return f"{colour('vaekit: error:', '1;31', sys.stderr)} {where}{text}"
 
 
 def table(rows: Iterable[tuple[str, Any]], title: str = "") -> str:
