@@ -95,6 +95,9 @@ class TrainConfig:
     clip_norm: float | None = _help("clip the gradient norm to this value (default: off)", None)
     seed: int = _help("random seed for initialisation, shuffling and sampling", 0)
     device: str = _help("cpu, cuda, cuda:N or auto", "cpu")
+    cuda_graph: bool = _help(
+        "on a GPU, replay each training step as one CUDA graph (fast for small models)", True
+    )
 
     def __post_init__(self) -> None:
         checks = [

@@ -20,7 +20,11 @@ class Adam(torch.optim.Adam):
         super().__init__(params, lr=lr, weight_decay=weight_decay, fused=True)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], float] | None = None, lr: Tensor | None = None
+    ) -> float | None:
+        """One Adam update. ``lr``: a 0-d tensor on the parameters' device used instead of each
+        group's float learning rate (a CUDA graph reads it afresh at every replay)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -46,7 +50,7 @@ class Adam(torch.optim.Adam):
                 [],
                 steps,
                 amsgrad=False,
-                lr=group["lr"],
+                lr=group["lr"] if lr is None else lr,
                 beta1=beta1,
                 beta2=beta2,
                 weight_decay=group["weight_decay"],

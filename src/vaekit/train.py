@@ -15,6 +15,7 @@ and only rank 0 writes files.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
-from vaekit import checkpoint, distributed, optim
+from vaekit import checkpoint, distributed, graphs, optim
 from vaekit.config import TrainConfig
 from vaekit.errors import ConfigError, TrainingError
 from vaekit.model import VAE, split_batches
@@ -230,7 +231,7 @@ def train(
     if in_memory:
         x_train = model.check_data(x_train, "training data")
         if conditional:
-            y_train = _check_labels(model, y_train, len(x_train), "training")
+            y_train = _check_labels(model, y_train, len(x_train), "training")  # (N, C)
     if x_val is not None and len(x_val) == 0:
         x_val = None
     if x_val is not None:
@@ -258,6 +259,38 @@ def train(
     show = (progress if progress is not None else sys.stderr.isatty()) and distributed.is_main()
     weights_l1 = config.l1 > 0
     net, world = distributed.wrap(model), distributed.world_size()  # DDP with several ranks
+
+    def optimise(
+        x: Tensor,
+        y: Tensor | None,
+        eps: Tensor,
+        beta: float | Tensor,
+        lr: Tensor | None = None,
+        scale: float = 1.0,
+    ) -> tuple[Tensor, Tensor]:
+        """One step on this rank's part of a batch: (loss, (2,) sums of log_px_z and kl_z)."""
+        t = net(x, beta, config.k, eps=eps, y=y, free_bits=config.free_bits, dreg=config.dreg)
+        # DDP averages over the ranks: scaled so, the gradient is the global batch's mean
+        loss = -t.objective.sum() * scale
+        if weights_l1:
+            loss = loss + config.l1 * _l1(model) / n
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+        optimizer.step() if lr is None else optimizer.step(lr=lr)
+        with torch.no_grad():
+            return loss.detach(), torch.stack([t.log_px_z, t.kl_z]).sum(1)
+
+    graphed = None
+    if graphs.usable(device, in_memory, world, config.cuda_graph) and isinstance(
+        optimizer, optim.Adam
+    ):
+        graphed = graphs.GraphedStep(
+            functools.partial(optimise, scale=1 / config.batch_size),
+            lambda: optimizer.param_groups[0]["lr"],
+            device,
+        )
     model.train()
     while state.epoch < config.epochs and not state.stop:
         epoch = state.epoch + 1
@@ -276,27 +309,15 @@ def train(
         for step, batch in enumerate(batches):
             warm = min(1.0, (epoch - 1 + step / steps) / config.warmup) if config.warmup else 1.0
             eps = _noise(batch, config.k, model.config.latent_dim)
-            t = net(
-                batch.x,
-                config.beta * warm,
-                config.k,
-                eps=eps,
-                y=batch.y,
-                free_bits=config.free_bits,
-                dreg=config.dreg,
-            )
-            # DDP averages over the ranks: scaled so, the gradient is the global batch's mean
-            loss = -t.objective.sum() * (batch.weight * world) / batch.size
-            if weights_l1:
-                loss = loss + config.l1 * _l1(model) / n
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
+            beta = config.beta * warm
+            if graphed is not None and batch.size == config.batch_size:
+                loss, part = graphed(batch.x, batch.y, eps, beta)
+            else:
+                scale = (batch.weight * world) / batch.size
+                loss, part = optimise(batch.x, batch.y, eps, beta, scale=scale)
             with torch.no_grad():
                 losses[step] = loss
-                sums += batch.weight * torch.stack([t.log_px_z, t.kl_z]).sum(1)
+                sums += batch.weight * part
             if step % 50 == 49 or step == steps - 1:
                 # the ranks' losses average to the global batch's: every rank sees the same
                 distributed.all_reduce_mean(losses[checked : step + 1])
@@ -352,8 +373,9 @@ def _check_labels(model: VAE, y: Tensor | None, n: int, split: str) -> Tensor:
         raise TrainingError(
             f"a conditional model needs labels for its {split} data; this dataset has none"
         )
-    model.condition(y, n)  # raises DataError for a wrong shape or range
-    return y.to(model.device)
+    c = model.condition(y, n)  # (n, C) vectors; DataError for a wrong shape or range
+    assert c is not None
+    return c
 
 
 def _check_finite(losses: Tensor, epoch: int, step: int, out: Path | None) -> None:
