@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=20)
     parser.add_argument("--hidden", default="512", help="comma-separated hidden sizes")
     parser.add_argument("--network", default="mlp", choices=("mlp", "conv"))
+    parser.add_argument("--eager", action="store_true", help="no CUDA graphs on a GPU")
     args = parser.parse_args()
     data = load_dataset(DataConfig("mnist", data_dir=str(data_dir()), val_fraction=0.0))
     print(
@@ -85,7 +86,9 @@ def main() -> None:
         model,
         x_train,
         None,
-        TrainConfig(epochs=args.epochs, batch_size=128, device=args.device),
+        TrainConfig(
+            epochs=args.epochs, batch_size=128, device=args.device, cuda_graph=not args.eager
+        ),
         y_train=y_train,
         progress=False,
     )
