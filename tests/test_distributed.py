@@ -75,6 +75,17 @@ def test_two_gloo_ranks_end_with_the_weights_of_one_process(runs):
     assert moved > 100 * WEIGHT_ATOL  # the tolerance is far below what training changed
 
 
+def test_two_ranks_train_a_conditional_vampprior_iwae_model_like_one_process(tmp_path):
+    extra = ["--conditional", "--prior", "vampprior", "--components", "4", "--k", "3", "--dreg"]
+    args = [*TRAIN, *extra, "--epochs", "1"]
+    _ok(vaekit("train", *args, "--out", str(tmp_path / "one")))
+    _ok(vaekit("train", *args, "--out", str(tmp_path / "two"), ranks=2))
+    one, two = (load_file(tmp_path / r / checkpoint.MODEL_FILE) for r in ("one", "two"))
+    assert "prior.u" in one and "prior.c" in one  # pseudo-inputs and their learned labels
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
+
+
 def test_the_two_rank_run_folder_is_the_single_process_one(runs):
     files = [sorted(p.name for p in runs[r].iterdir()) for r in ("one", "two")]
     assert files[0] == files[1]
