@@ -84,6 +84,8 @@ ERRORS = {
     "unknown prior": (["train", "--prior", "vamp"], "invalid choice: 'vamp'"),
     "label without condition": (["sample", "RUN", "--label", "3"], "needs a conditional model"),
     "free bits with k": (["train", "--k", "5", "--free-bits", "1"], "use k=1 with free_bits"),
+    "missing config": (["train", "--config", "TMP/none.json"], "no configuration file at"),
+    "bad config": (["train", "--config", "TMP/mine.npy"], "is not a readable JSON file"),
 }
 
 
@@ -299,3 +301,11 @@ def test_conditional_conv_vampprior_iwae_run(tmp_path: Path) -> None:
     assert done["evaluate"].returncode == 0, done["evaluate"].stderr
     result = json.loads((run / "evaluation.json").read_text())
     assert math.isfinite(result["nll"]) and "given the labels" in result["method"]
+
+
+def test_train_from_a_config_file_with_overrides(run: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    vaekit("train", "--config", run / "config.json", "--epochs", "1", "--quiet", "--out", again)
+    old, new = (json.loads((r / "config.json").read_text()) for r in (run, again))
+    assert new["model"] == old["model"] and new["data"] == old["data"]
+    assert new["train"] == {**old["train"], "epochs": 1}

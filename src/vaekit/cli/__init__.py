@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_options(p.add_argument_group("training"), TrainConfig)
     run = p.add_argument_group("run")
     run.add_argument(
+        "--config",
+        metavar="FILE.json",
+        help="start from this configuration (a run's config.json, or any JSON with model, "
+        "train and data sections); options given beside it override it (default: none)",
+    )
+    run.add_argument(
         "--out",
         metavar="RUN_FOLDER",
         help="run folder to write (default: runs/<dataset>-<YYYYmmdd-HHMMSS>)",

@@ -69,8 +69,9 @@ def train(args: argparse.Namespace) -> int:
             api.fit, train_config=extended, out=out, resume=True, progress=progress(args)
         )
     else:
+        bases = config_file(args.config) if args.config else {}
         data_config, model_config, train_config = (
-            options.build(args, c) for c in (DataConfig, ModelConfig, TrainConfig)
+            options.build(args, c, bases.get(c)) for c in (DataConfig, ModelConfig, TrainConfig)
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
         writable_folder(out)
@@ -150,10 +151,34 @@ def launch(args: argparse.Namespace, out: Path) -> int:
             return torchrun.wait()
 
 
+def config_file(path: str | Path) -> dict[type, Any]:
+    """The configs of a JSON file with ``model``, ``train`` and/or ``data`` sections (as in a
+    run's config.json), by class; a missing section keeps its defaults."""
+    from vaekit.config import from_dict
+    from vaekit.errors import ConfigError
+
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"no configuration file at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is not a readable JSON file: {e}") from None
+    sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+    if not isinstance(raw, dict) or not set(raw) & set(sections):
+        raise UsageError(f"{path} has none of the sections {', '.join(sections)}")
+    try:
+        return {cls: from_dict(cls, raw[key]) for key, cls in sections.items() if key in raw}
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
 def resume_folder(args: argparse.Namespace) -> Path:
     """The run folder to resume, after checking that no option but --epochs was given with it."""
     if args.out is None:
         raise UsageError("--resume needs the run folder: vaekit train --resume --out RUN")
+    if args.config:
+        raise UsageError("--resume continues with the run's saved configuration; drop --config")
     clash = [
         options.option_name(k, {"seed": "data_seed"} if c is DataConfig else {})
         for c in (DataConfig, ModelConfig, TrainConfig)
