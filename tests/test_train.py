@@ -200,6 +200,19 @@ def test_a_crash_mid_epoch_resumes_from_the_last_completed_epoch(
     )
 
 
+def test_resume_repairs_metrics_left_behind_by_an_interrupt_between_files(
+    binary_data, tmp_path, monkeypatch
+):
+    """Ctrl-C after an epoch's train state is written but before its metrics.jsonl: resuming a
+    run that is already long enough still leaves metrics that match the state."""
+    cfg = TrainConfig(epochs=2, batch_size=64, seed=1)
+    train(_model(), binary_data, None, cfg, out=tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    (tmp_path / "metrics.jsonl").write_text(lines[0] + "\n")  # epoch 2's line never written
+    train(_model(), binary_data, None, cfg, out=tmp_path, resume=True)  # nothing left to train
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines
+
+
 def test_resume_without_a_checkpoint_is_an_error(binary_data, tmp_path):
     with pytest.raises(TrainingError, match="nothing to resume"):
         train(_model(), binary_data, None, TrainConfig(epochs=1), out=tmp_path, resume=True)

@@ -252,6 +252,8 @@ def train(
         best, info = checkpoint.load_train_state(out, model, optimizer)
         for key in ("epoch", "history", "best_val", "best_epoch", "bad_epochs"):
             setattr(state, key, info[key])
+        if distributed.is_main():  # the state file decides: an interrupt may have come between it
+            checkpoint.write_jsonl(out / "metrics.jsonl", state.history)  # and metrics.jsonl
     else:
         torch.manual_seed(config.seed)
     n = len(x_train)
