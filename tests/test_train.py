@@ -200,9 +200,7 @@ def test_a_crash_mid_epoch_resumes_from_the_last_completed_epoch(
     )
 
 
-def test_resume_repairs_metrics_left_behind_by_an_interrupt_between_files(
-    binary_data, tmp_path, monkeypatch
-):
+def test_resume_repairs_metrics_left_behind_by_an_interrupt_between_files(binary_data, tmp_path):
     """Ctrl-C after an epoch's train state is written but before its metrics.jsonl: resuming a
     run that is already long enough still leaves metrics that match the state."""
     cfg = TrainConfig(epochs=2, batch_size=64, seed=1)
