@@ -29,9 +29,10 @@ from vaekit.cli.console import (
     writable_folder,
     write_array,
 )
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config import ModelConfig, TrainConfig, from_dict
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.data.named import DATASETS, normalize_name
+from vaekit.errors import ConfigError
 from vaekit.model import VAE
 from vaekit.train import resolve_device
 
@@ -154,9 +155,6 @@ def launch(args: argparse.Namespace, out: Path) -> int:
 def config_file(path: str | Path) -> dict[type, Any]:
     """The configs of a JSON file with ``model``, ``train`` and/or ``data`` sections (as in a
     run's config.json), by class; a missing section keeps its defaults."""
-    from vaekit.config import from_dict
-    from vaekit.errors import ConfigError
-
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
