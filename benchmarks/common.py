@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from vaekit.optim import Adam
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -77,6 +79,52 @@ def mlp_step_matmuls(sizes: Sequence[int], batch: int) -> list[tuple[int, int, i
 def floor_seconds(shapes: Sequence[tuple[int, int, int]], onednn: bool = False) -> float:
     """Sum of the measured times of the given matmuls: the fp32 compute floor."""
     return sum(mm_seconds(*s, onednn=onednn) for s in shapes)
+
+
+def gemm_adam_seconds(
+    nets: Sequence[Sequence[int]], x: torch.Tensor, batch: int, steps: int = 200
+) -> float:
+    """Seconds per training step of a loop that does nothing but the step's matmuls and Adam.
+
+    ``nets``: the layer sizes of each MLP (e.g. the encoder's and the decoder's); ``x`` (N, D)
+    the data, whose batches feed the first layer in turn, so they come from memory as in training.
+    Per step: every product of :func:`mlp_step_matmuls` into a preallocated output (forward in
+    layer order, then the weight and input gradients in reverse), then one Adam update of all
+    weights and biases with vaekit's lean step around torch's fused kernel. No activation, loss,
+    sampling or autograd: a lower bound on the step of any trainer that uses Adam in fp32.
+    """
+    layers = []  # (W (n_out, n_in), input (B, n_in), output (B, n_out), grad W, grad input)
+    for sizes in nets:
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            w = torch.randn(n_out, n_in) / n_in**0.5
+            grad_in = torch.empty(batch, n_in) if i > 0 else None
+            layers.append((w, torch.randn(batch, n_in), torch.empty(batch, n_out), grad_in))
+    params = [t for w, *_ in layers for t in (w, torch.zeros(w.shape[0]))]
+    grads = [torch.randn_like(p) * 1e-3 for p in params]
+    optimizer = Adam(params, lr=1e-3)
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
+    xs = x.reshape(len(x), -1)[: len(x) // batch * batch].split(batch)  # (B, D) each
+
+    def step(xb: torch.Tensor) -> None:
+        with torch.no_grad():
+            h = xb
+            for w, inp, out, _ in layers:
+                torch.mm(h if h.shape == inp.shape else inp, w.t(), out=out)  # (B, n_out)
+                h = out
+            for j in reversed(range(len(layers))):
+                w, inp, out, grad_in = layers[j]
+                torch.mm(out.t(), xb if j == 0 else inp, out=grads[2 * j])  # (n_out, n_in)
+                if grad_in is not None:
+                    torch.mm(out, w, out=grad_in)  # (B, n_in)
+            optimizer.step()
+
+    for i in range(10):
+        step(xs[i % len(xs)])
+    start = time.perf_counter()
+    for i in range(steps):
+        step(xs[i % len(xs)])
+    return (time.perf_counter() - start) / steps
 
 
 def median(xs: Sequence[float]) -> float:

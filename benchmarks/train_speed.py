@@ -8,9 +8,12 @@ training images. Each round times, interleaved:
   (b) reference: the loop of pytorch/examples' VAE (a shuffled DataLoader over a Dataset that
       converts each uint8 image to a float tensor per item, sigmoid + BCE(sum) + KL);
   (c) floor: measured fp32 torch.mm time at every matmul shape of the epoch (forward + backward);
-  (d) oneDNN floor: the same products through oneDNN, the GEMM vaekit's layers use on the CPU
-      (``vaekit.kernels``), for transparency: on CPUs where oneDNN beats torch.mm, (c) can be
-      beaten by the choice of kernel alone.
+  (d) oneDNN floor: the same products through oneDNN, the GEMM vaekit's layers use on CPUs that
+      are not Intel's (``vaekit.kernels``), for transparency: where oneDNN beats torch.mm, (c)
+      can be beaten by the choice of kernel alone;
+  (e) GEMM + Adam bound: a loop that runs only the step's matmuls (torch.mm, preallocated
+      outputs, batches taken from the data in turn) and the fused Adam update: a lower bound on
+      any fp32 Adam trainer's epoch, against which (c) is the bare arithmetic.
 Reports medians over rounds (after ``--warmup`` uncounted rounds) and the ratios to the floor (c).
 """
 
@@ -23,7 +26,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import data_dir, floor_seconds, machine, median, mlp_step_matmuls
+from common import data_dir, floor_seconds, gemm_adam_seconds, machine, median, mlp_step_matmuls
 from torch import nn
 
 from vaekit.config import ModelConfig, TrainConfig
@@ -97,14 +100,23 @@ def main() -> None:
     steps = math.ceil(len(x) / B)
     shapes = mlp_step_matmuls([784, H, 2 * L], B) + mlp_step_matmuls([L, H, 784], B)
     print(f"machine: {machine()}\ndata: MNIST train, {len(x)} images; model 784-{H}-{L}, batch {B}")
-    rows: dict[str, list[float]] = {"vaekit": [], "reference": [], "floor": [], "onednn floor": []}
+    nets = [[784, H, 2 * L], [L, H, 784]]
+    rows: dict[str, list[float]] = {
+        "vaekit": [],
+        "reference": [],
+        "floor": [],
+        "onednn floor": [],
+        "gemm+adam": [],
+    }
     for _ in range(args.warmup):
         floor_seconds(shapes, onednn=True)
         vaekit_epoch(x)
         reference_epoch(images)
+        gemm_adam_seconds(nets, x, B)
     for r in range(args.rounds):
         rows["floor"].append(floor_seconds(shapes) * steps)
         rows["vaekit"].append(vaekit_epoch(x))
+        rows["gemm+adam"].append(gemm_adam_seconds(nets, x, B, steps=steps) * steps)
         rows["reference"].append(reference_epoch(images))
         rows["onednn floor"].append(floor_seconds(shapes, onednn=True) * steps)
         print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items()))
@@ -116,6 +128,8 @@ def main() -> None:
     print(f"vaekit / floor per round: {', '.join(f'{q:.2f}' for q in ratios)}")
     dnnl = [v / f for v, f in zip(rows["vaekit"], rows["onednn floor"], strict=True)]
     print(f"vaekit / oneDNN floor per round: {', '.join(f'{q:.2f}' for q in dnnl)}")
+    bound = [b / f for b, f in zip(rows["gemm+adam"], rows["floor"], strict=True)]
+    print(f"GEMM + Adam bound / floor per round: {', '.join(f'{q:.2f}' for q in bound)}")
 
 
 if __name__ == "__main__":

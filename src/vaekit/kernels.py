@@ -1,21 +1,26 @@
 """A faster fp32 linear layer on CPUs where torch's default GEMM leaves speed on the table.
 
-``torch.mm`` on CPU calls MKL's sgemm. On some processors (this project's AMD EPYC among them) it
-reaches about half of what oneDNN, which torch also ships, reaches on the same shapes: measured on
-that 2-core machine, the matmuls of an MNIST VAE run about 2x faster (see BENCHMARKS.md).
-:class:`Linear` computes the same fp32 products, forward and backward, through oneDNN on the CPU,
-and through ``torch.nn.functional.linear`` on other devices and dtypes, or where torch lacks the
-op. ``VAEKIT_GEMM=torch`` turns it off.
+``torch.mm`` on CPU calls MKL's sgemm, whose fast code paths are Intel's. On other processors
+(AMD EPYC among them) it reaches about half of what oneDNN, which torch also ships, reaches on the
+same shapes: measured on a 2-core AMD EPYC, the matmuls of an MNIST VAE run about 2x faster
+through oneDNN. On an Intel Xeon it is the other way round: MKL runs the same products at about
+the processor's peak and oneDNN 10-50% slower (see BENCHMARKS.md). So :class:`Linear` computes its
+fp32 products, forward and backward, through oneDNN on CPUs that are not Intel's and through
+``torch.nn.functional.linear`` (MKL) on Intel's, on other devices and dtypes, or where torch lacks
+the op. ``VAEKIT_GEMM=onednn`` or ``VAEKIT_GEMM=torch`` overrides the choice.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.autograd import Function
+
+from vaekit.errors import ConfigError
 
 
 def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -23,18 +28,40 @@ def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
+BACKENDS = ("auto", "onednn", "torch")  #: the values of ``VAEKIT_GEMM``
+
+
+def cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``, ...), or None where the
+    system does not say (no ``/proc/cpuinfo``: not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id":
+            return value.strip()
+    return None
+
+
 @functools.cache
 def use_onednn() -> bool:
     """Whether :class:`Linear` routes CPU fp32 products through oneDNN in this process.
 
-    Yes where torch has the op and it agrees with torch's product on a probe, unless
-    ``VAEKIT_GEMM=torch``. The rule is fixed, never a timing, so a seeded run computes the same
-    numbers in every process and on every try.
+    ``VAEKIT_GEMM``: ``auto`` (the default) uses oneDNN on x86 CPUs that are not Intel's, where
+    MKL is slow, and MKL on Intel's and where the vendor is unknown; ``onednn`` and ``torch``
+    force one. oneDNN is used only where torch has the op and it agrees with torch's product on a
+    probe. The rule is fixed, never a timing, so a seeded run computes the same numbers in every
+    process and on every try on one machine.
     """
-    if (
-        os.environ.get("VAEKIT_GEMM", "onednn") == "torch"
-        or not torch.backends.mkldnn.is_available()
-    ):
+    choice = os.environ.get("VAEKIT_GEMM", "auto")
+    if choice not in BACKENDS:
+        raise ConfigError(f"VAEKIT_GEMM={choice!r} is not one of {', '.join(BACKENDS)}")
+    if choice == "auto":
+        vendor = cpu_vendor()
+        choice = "torch" if vendor in (None, "GenuineIntel") else "onednn"
+    if choice == "torch" or not torch.backends.mkldnn.is_available():
         return False
     try:
         gen = torch.Generator().manual_seed(0)  # leaves the global RNG, and so seeded runs, alone

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
-from vaekit import checkpoint, distributed, graphs, optim
+from vaekit import checkpoint, distributed, fpenv, graphs, optim
 from vaekit.config import TrainConfig
 from vaekit.errors import ConfigError, TrainingError
 from vaekit.model import VAE, split_batches
@@ -193,6 +193,7 @@ def _l1(model: VAE) -> Tensor:
     return sum(p.abs().sum() for n, p in model.named_parameters() if n.endswith("weight"))
 
 
+@fpenv.flush_denormals()  # Adam's decaying moments would turn subnormal: see vaekit.fpenv
 def train(
     model: VAE,
     x_train: Tensor | TorchDataset,
