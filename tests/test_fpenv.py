@@ -79,3 +79,9 @@ def test_the_runtime_is_torchs_own_beside_another_packages_copy():
     fpenv._openmp.cache_clear()
     lib = fpenv._openmp()
     assert lib is not None and Path(lib._name).resolve().is_relative_to(home)
+
+
+def test_the_flush_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("VAEKIT_FLUSH_DENORMALS", "0")
+    with fpenv.flush_denormals():
+        assert not fpenv.flushing()

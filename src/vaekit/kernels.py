@@ -4,7 +4,7 @@
 (AMD EPYC among them) it reaches about half of what oneDNN, which torch also ships, reaches on the
 same shapes: measured on a 2-core AMD EPYC, the matmuls of an MNIST VAE run about 2x faster
 through oneDNN. On an Intel Xeon it is the other way round: MKL runs the same products at about
-the processor's peak and oneDNN 10-50% slower (see BENCHMARKS.md). So :class:`Linear` computes its
+the processor's peak and oneDNN 10-40% slower (see BENCHMARKS.md). So :class:`Linear` computes its
 fp32 products, forward and backward, through oneDNN on CPUs that are not Intel's and through
 ``torch.nn.functional.linear`` (MKL) on Intel's, on other devices and dtypes, or where torch lacks
 the op. ``VAEKIT_GEMM=onednn`` or ``VAEKIT_GEMM=torch`` overrides the choice.
