@@ -33,3 +33,32 @@ def test_parameters_without_gradients_are_left_alone():
     before = q.detach().clone()
     opt.step()
     assert torch.equal(q, before) and q not in opt.state
+
+
+def test_update_is_step_without_the_wrapper_and_step_keeps_its_hooks():
+    a, b = _params(0), _params(0)
+    stepped, updated = Adam(a, lr=1e-2), Adam(b, lr=1e-2)
+    calls = []
+    stepped.register_step_post_hook(lambda opt, args, kwargs: calls.append("step"))
+    updated.register_step_post_hook(lambda opt, args, kwargs: calls.append("update"))
+    for step in range(3):
+        torch.manual_seed(step)
+        for p, q in zip(a, b, strict=True):
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        stepped.step()
+        updated.update()
+        assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    assert calls == ["step"] * 3  # torch's hooks run around step(), not around update()
+
+
+def test_zero_grad_drops_or_zeroes_every_gradient():
+    params = _params(0)
+    opt = Adam(params)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    kept = [p.grad for p in params]
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is g and not g.any() for p, g in zip(params, kept, strict=True))
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
