@@ -4,7 +4,7 @@ Python around its one fused kernel (it matters for small models, whose steps tak
 The state (``step``, ``exp_avg``, ``exp_avg_sq``) and ``state_dict`` are Adam's own, so a
 checkpoint written with either loads into the other. ``step`` keeps torch's wrapper (profiler
 labels, step hooks); :meth:`Adam.update` is the same step without it, and ``zero_grad`` drops the
-gradients without torch's per-call profiling: about 2% of an MNIST step each (BENCHMARKS.md).
+gradients without torch's per-call profiling: about 4% of an MNIST step together (BENCHMARKS.md).
 """
 
 from __future__ import annotations
