@@ -93,12 +93,16 @@ def gemm_adam_seconds(
     weights and biases with vaekit's lean step around torch's fused kernel. No activation, loss,
     sampling or autograd: a lower bound on the step of any trainer that uses Adam in fp32.
     """
-    layers = []  # (W (n_out, n_in), input (B, n_in), output (B, n_out), grad W, grad input)
+    # per layer: W (n_out, n_in), its input (B, n_in) (None: the data batch), its output
+    # (B, n_out), the gradient of its input (B, n_in) (None for a net's first layer)
+    layers: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]] = []
     for sizes in nets:
+        h = torch.randn(batch, sizes[0]) if layers else None  # the first net reads the data
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            w = torch.randn(n_out, n_in) / n_in**0.5
+            out = torch.empty(batch, n_out)
             grad_in = torch.empty(batch, n_in) if i > 0 else None
-            layers.append((w, torch.randn(batch, n_in), torch.empty(batch, n_out), grad_in))
+            layers.append((torch.randn(n_out, n_in) / n_in**0.5, h, out, grad_in))
+            h = out
     params = [t for w, *_ in layers for t in (w, torch.zeros(w.shape[0]))]
     grads = [torch.randn_like(p) * 1e-3 for p in params]
     optimizer = Adam(params, lr=1e-3)
@@ -108,13 +112,11 @@ def gemm_adam_seconds(
 
     def step(xb: torch.Tensor) -> None:
         with torch.no_grad():
-            h = xb
-            for w, inp, out, _ in layers:
-                torch.mm(h if h.shape == inp.shape else inp, w.t(), out=out)  # (B, n_out)
-                h = out
+            for w, h, out, _ in layers:
+                torch.mm(xb if h is None else h, w.t(), out=out)  # (B, n_out)
             for j in reversed(range(len(layers))):
-                w, inp, out, grad_in = layers[j]
-                torch.mm(out.t(), xb if j == 0 else inp, out=grads[2 * j])  # (n_out, n_in)
+                w, h, out, grad_in = layers[j]
+                torch.mm(out.t(), xb if h is None else h, out=grads[2 * j])  # (n_out, n_in)
                 if grad_in is not None:
                     torch.mm(out, w, out=grad_in)  # (B, n_in)
             optimizer.step()

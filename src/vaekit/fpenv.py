@@ -50,11 +50,8 @@ def _openmp() -> ctypes.CDLL | None:
         lines = Path("/proc/self/maps").read_text().splitlines()
     except OSError:
         return None
-    paths = {
-        line.split()[-1]
-        for line in lines
-        if line.split()[-1].startswith("/") and Path(line.split()[-1]).name.startswith(_OPENMP)
-    }
+    mapped = {line.split()[-1] for line in lines}  # the file behind each mapping, if any
+    paths = {p for p in mapped if p.startswith("/") and Path(p).name.startswith(_OPENMP)}
     home = Path(torch.__file__).resolve().parent
     own = sorted(p for p in paths if Path(p).resolve().is_relative_to(home))
     chosen = own[0] if own else (paths.pop() if len(paths) == 1 else None)
@@ -83,11 +80,11 @@ def set_flush(on: bool) -> None:
 def flush_denormals() -> Iterator[None]:
     """Within the block subnormal floats are flushed to zero; afterwards the state is as before.
     A no-op with ``VAEKIT_FLUSH_DENORMALS=0``."""
-    before = flushing() or os.environ.get("VAEKIT_FLUSH_DENORMALS", "1") == "0"
-    if not before:
+    leave = flushing() or os.environ.get("VAEKIT_FLUSH_DENORMALS", "1") == "0"
+    if not leave:
         set_flush(True)
     try:
         yield
     finally:
-        if not before:
+        if not leave:
             set_flush(False)

@@ -262,8 +262,8 @@ def train(
     show = (progress if progress is not None else sys.stderr.isatty()) and distributed.is_main()
     weights_l1 = config.l1 > 0
     net, world = distributed.wrap(model), distributed.world_size()  # DDP with several ranks
-    lean = isinstance(optimizer, optim.Adam)
-    update = optimizer.update if lean else None  # the step without torch's per-call wrapper
+    # vaekit's Adam: its step without torch's per-call wrapper
+    update = optimizer.update if isinstance(optimizer, optim.Adam) else None
 
     def optimise(
         x: Tensor,
@@ -283,7 +283,7 @@ def train(
         loss.backward()
         if config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        update(lr) if lean else optimizer.step()
+        update(lr) if update is not None else optimizer.step()
         with torch.no_grad():
             return loss.detach(), torch.stack([t.log_px_z, t.kl_z]).sum(1)
 
