@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vaekit.optim import Adam
+from vaekit._fast.optim import Adam
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def machine() -> str:
 
 def mm_seconds(m: int, k: int, n: int, repeats: int = 200, onednn: bool = False) -> float:
     """Median-of-5 seconds of one fp32 ``torch.mm`` of (m, k) @ (k, n) on this machine
-    (``onednn``: the same product through oneDNN, as ``vaekit.kernels.Linear`` runs it)."""
+    (``onednn``: the same product through oneDNN, as ``vaekit._fast.kernels.Linear`` runs it)."""
     a, b = torch.randn(m, k), torch.randn(k, n)
     bt = b.t().contiguous()  # (n, k): the weight layout of a linear layer
 

@@ -24,7 +24,7 @@ from torch import nn
 from vaekit.api import build
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.train import train
+from vaekit.training.loop import train
 
 
 def classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 10) -> nn.Module:

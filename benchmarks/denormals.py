@@ -4,7 +4,7 @@
 
 The setting of ``train_speed.py`` (784-400-20, Adam 1e-3, batch 128, the 60,000 MNIST training
 images), trained for ``--epochs`` epochs twice, in fresh processes, alternately: once as vaekit
-trains (subnormals flushed on every thread, :mod:`vaekit.fpenv`) and once with
+trains (subnormals flushed on every thread, :mod:`vaekit._fast.fpenv`) and once with
 ``VAEKIT_FLUSH_DENORMALS=0`` (IEEE gradual underflow). Adam's moments of rarely-nonzero
 gradients decay into the subnormal range after the first few hundred steps, so the difference
 shows from the second epoch on. Prints each epoch's seconds and the final train ELBO of both.
@@ -24,8 +24,8 @@ RUN = """
 import json, sys, torch
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.model import VAE
-from vaekit.train import train
+from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 x = load_dataset(DataConfig("mnist", data_dir=sys.argv[1], val_fraction=0.0)).x_train
 torch.manual_seed(0)
 model = VAE(ModelConfig(latent_dim=20, hidden=(400,)), tuple(x.shape[1:]))

@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 from vaekit.config import ModelConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.estimate import chunk_size, importance_sample
-from vaekit.model import VAE
+from vaekit.model.estimate import chunk_size, importance_sample
+from vaekit.model.vae import VAE
 
 Shape = tuple[int, int, int]  # (rows, inner, cols) of one torch.mm
 clock = time.perf_counter  # --clock cpu: time.process_time, robust on a shared machine

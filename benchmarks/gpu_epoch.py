@@ -4,7 +4,7 @@
 
 The MNIST benchmark model of ``train_speed.py`` (784-400-20 MLP, Bernoulli-logits likelihood,
 Adam 1e-3, batch 128, the 60,000 grey training images), with the data held on the GPU:
-  (a) vaekit: ``vaekit.train.train`` on the device, the ``seconds`` of each epoch record, with
+  (a) vaekit: ``vaekit.train`` on the device, the ``seconds`` of each epoch record, with
       each full step replayed as a CUDA graph (the default) and with eager steps;
   (b) reference: pytorch/examples' model and loss (sigmoid + BCE(sum) + KL), batched by index
       from the same on-device tensor (its DataLoader would only add host-side work).
@@ -24,8 +24,8 @@ from train_speed import ReferenceVAE
 
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.model import VAE
-from vaekit.train import train
+from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 
 
 def reference_epochs(x: torch.Tensor, epochs: int) -> list[float]:

@@ -8,7 +8,8 @@ the training split, 784-400-L MLPs, Adam 1e-3, batch 128. For each latent size L
 search`` (GridSearchCV, ``--folds`` folds, fits in parallel, one torch thread each) gives the
 held-out ELBO, mean ± std over folds, in nats per image. Then one VAE per L is trained on all
 ``--n-train`` images and scored on the 10,000 official test images (ELBO), and the probes of
-:mod:`vaekit.probes` (a logistic regression on standardized features, and 5 nearest neighbours)
+:mod:`vaekit.evaluation.probes` (a logistic regression on standardized features, and 5 nearest
+neighbours)
 are trained on its latent means and tested on the test images', beside the same probes on PCA
 with L components.
 """
@@ -25,14 +26,14 @@ from joblib import Parallel, delayed, parallel_config
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from vaekit import probes
 from vaekit.data import DataConfig, load_dataset
+from vaekit.evaluation import probes
 from vaekit.search import search
 from vaekit.sklearn import VAETransformer
 
 
 def probe(reducer, x_train, y_train, x_test, y_test) -> dict[str, float]:
-    """Fit ``reducer`` on ``x_train``; probe accuracies of its features (vaekit.probes) and,
+    """Fit ``reducer`` on ``x_train``; probe accuracies of its features (evaluation.probes) and,
     for a VAE, its test ELBO (nats per image)."""
     reducer = reducer.fit(x_train)
     scores = probes.probe(reducer.transform(x_train), y_train, reducer.transform(x_test), y_test)

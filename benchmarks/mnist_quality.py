@@ -21,8 +21,8 @@ from train_speed import ReferenceVAE
 
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.model import VAE
-from vaekit.train import train
+from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 
 
 def reference(x_train: torch.Tensor, x_test: torch.Tensor, epochs: int) -> float:

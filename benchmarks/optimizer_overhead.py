@@ -4,7 +4,7 @@
 
 The 784-400-20 MNIST VAE's training step (batch 128, random binary images of MNIST's shape; the
 speed does not depend on the values), run two ways in one process, in short blocks in shuffled
-order: with ``Adam.update`` and its lean ``zero_grad``, as ``vaekit.train`` steps, and with
+order: with ``Adam.update`` and its lean ``zero_grad``, as ``vaekit.training.loop`` steps, and with
 ``torch.optim.Optimizer``'s wrapped ``step()`` and its ``zero_grad`` (profiler labels, hooks; the
 arithmetic is the same). Prints the median milliseconds per step of each and the median of the
 per-round ratios.
@@ -20,10 +20,10 @@ from collections.abc import Callable
 import torch
 from common import machine, median
 
-from vaekit import fpenv
+from vaekit._fast import fpenv
+from vaekit._fast.optim import Adam
 from vaekit.config import ModelConfig
-from vaekit.model import VAE
-from vaekit.optim import Adam
+from vaekit.model.vae import VAE
 
 B, H, L = 128, 400, 20
 
@@ -56,7 +56,7 @@ def main() -> None:
     perm = torch.randperm(len(x))
     batches = [x.index_select(0, idx) for idx in perm.split(B)[: len(x) // B]]
     ms: dict[str, list[float]] = {"vaekit (update)": [], "torch (step)": []}
-    with fpenv.flush_denormals():  # as vaekit.train runs
+    with fpenv.flush_denormals():  # as vaekit.training.loop runs
         steps = {"vaekit (update)": make_step(True), "torch (step)": make_step(False)}
         for name in ms:
             for xb in batches[:20]:

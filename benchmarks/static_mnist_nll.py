@@ -28,12 +28,12 @@ import time
 import torch
 from common import data_dir, machine
 
-from vaekit import checkpoint
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.evaluate import log_likelihood_estimate, nll_summary
-from vaekit.model import VAE
-from vaekit.train import LoopState, train
+from vaekit.evaluation.evaluate import log_likelihood_estimate, nll_summary
+from vaekit.model.vae import VAE
+from vaekit.training import checkpoint
+from vaekit.training.loop import LoopState, train
 
 PUBLISHED = (
     "IWAE paper: VAE 88.71, IWAE k=5 87.63, IWAE k=50 87.10; pythae: VAE 89.78, VampPrior 85.79"

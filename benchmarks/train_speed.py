@@ -4,12 +4,12 @@
 
 Model 784-400-20 (MLP), Bernoulli-logits likelihood, Adam 1e-3, batch 128, the 60,000 MNIST
 training images. Each round times, interleaved:
-  (a) vaekit: ``vaekit.train`` (in-memory fast path), the ``seconds`` of its epoch record;
+  (a) vaekit: ``vaekit.training.loop`` (in-memory fast path), the ``seconds`` of its epoch record;
   (b) reference: the loop of pytorch/examples' VAE (a shuffled DataLoader over a Dataset that
       converts each uint8 image to a float tensor per item, sigmoid + BCE(sum) + KL);
   (c) floor: measured fp32 torch.mm time at every matmul shape of the epoch (forward + backward);
   (d) oneDNN floor: the same products through oneDNN, the GEMM vaekit's layers use on CPUs that
-      are not Intel's (``vaekit.kernels``), for transparency: where oneDNN beats torch.mm, (c)
+      are not Intel's (``vaekit._fast.kernels``), for transparency: where oneDNN beats torch.mm, (c)
       can be beaten by the choice of kernel alone;
   (e) GEMM + Adam bound: a loop that runs only the step's matmuls (torch.mm, preallocated
       outputs, batches taken from the data in turn) and the fused Adam update: a lower bound on
@@ -31,8 +31,8 @@ from torch import nn
 
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
-from vaekit.model import VAE
-from vaekit.train import train
+from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 
 B, H, L = 128, 400, 20
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from vaekit import api, plots, report
+from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
+from vaekit.viz import plots, report
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaekit.config import ModelConfig
-from vaekit.model import VAE
+from vaekit.model.vae import VAE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "data"))

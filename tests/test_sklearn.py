@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from vaekit.model import VAE
+from vaekit.model.vae import VAE
 from vaekit.sklearn import VAETransformer
 
 FAST = {"epochs": 2, "hidden": (8,), "batch_size": 32}

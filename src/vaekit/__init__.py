@@ -15,9 +15,9 @@ from vaekit.errors import (
     TrainingError,
     VaekitError,
 )
-from vaekit.model import VAE
-from vaekit.objectives import Terms, elbo, iwae
-from vaekit.train import train
+from vaekit.model.objectives import Terms, elbo, iwae
+from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 
 __version__ = "0.1.0"
 

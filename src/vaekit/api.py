@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit import checkpoint, distributed
 from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
 from vaekit.errors import CheckpointError, ConfigError
-from vaekit.model import VAE
-from vaekit.train import Hook, LoopState, resolve_device, train
+from vaekit.model.vae import VAE
+from vaekit.training import checkpoint, distributed
+from vaekit.training.loop import Hook, LoopState, resolve_device, train
 
 CONFIG_FILE = "config.json"
 

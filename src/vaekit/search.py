@@ -30,7 +30,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from vaekit import api
 from vaekit.data import DataConfig, Dataset
-from vaekit.model import VAE
+from vaekit.model.vae import VAE
 from vaekit.sklearn import VAETransformer
 
 SCORES = {"elbo": "held-out ELBO", "loglik": "held-out log-likelihood"}

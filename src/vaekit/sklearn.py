@@ -41,7 +41,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     (early stopping on a ``validation_fraction`` of the rows; only when ``patience`` is set).
     ``random_state`` seeds initialisation and shuffling; ``verbose`` shows training progress.
 
-    Fitted attributes: ``model_`` (the :class:`vaekit.model.VAE`), ``n_features_in_``,
+    Fitted attributes: ``model_`` (the :class:`vaekit.model.vae.VAE`), ``n_features_in_``,
     ``history_`` (one record per epoch), ``n_iter_`` (epochs run).
     """
 

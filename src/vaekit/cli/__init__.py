@@ -295,7 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error_line(describe(e)), file=sys.stderr)
         return 2 if expected(e) else 1
     finally:
-        distributed = sys.modules.get("vaekit.distributed")  # imported only by what needs torch
+        distributed = sys.modules.get(
+            "vaekit.training.distributed"
+        )  # imported only by what needs torch
         if distributed is not None:
             distributed.shutdown()
 

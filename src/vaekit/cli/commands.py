@@ -1,7 +1,7 @@
 """The subcommands: each reads its arguments, calls the public API, and writes or prints the result.
 
-No training or evaluation logic lives here; see :mod:`vaekit.api`, :mod:`vaekit.evaluate`,
-:mod:`vaekit.report`.
+No training or evaluation logic lives here; see :mod:`vaekit.api`,
+:mod:`vaekit.evaluation.evaluate`, :mod:`vaekit.viz.report`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vaekit import api, distributed, report
+from vaekit import api
 from vaekit.cli import options
 from vaekit.cli.console import (
     ARRAY_FORMATS,
@@ -33,8 +33,10 @@ from vaekit.config import ModelConfig, TrainConfig, from_dict
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.data.named import DATASETS, normalize_name
 from vaekit.errors import ConfigError
-from vaekit.model import VAE
-from vaekit.train import resolve_device
+from vaekit.model.vae import VAE
+from vaekit.training import distributed
+from vaekit.training.loop import resolve_device
+from vaekit.viz import report
 
 
 def progress(args: argparse.Namespace) -> bool | None:
@@ -248,7 +250,7 @@ def conditions(model: VAE, y: torch.Tensor | None, data: Dataset) -> torch.Tenso
 
 def write_examples(x: torch.Tensor, path: Path, ncols: int, title: str) -> None:
     """Examples (N, *shape) as an array file, a PNG mosaic (images) or a heatmap (vectors)."""
-    from vaekit import plots  # matplotlib: slow to import, only needed for pictures
+    from vaekit.viz import plots  # matplotlib: slow to import, only needed for pictures
 
     if path.suffix.lower() != ".png":
         write_array(x.cpu().numpy(), path)
@@ -332,7 +334,7 @@ def interpolate(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Evaluate on a split, print a table, write evaluation.json (and refresh the report)."""
-    from vaekit.evaluate import evaluate as run_evaluation
+    from vaekit.evaluation.evaluate import evaluate as run_evaluation
 
     run = run_folder(args.run)
     device = distributed.init(resolve_device(args.device))  # under torchrun: this rank's share

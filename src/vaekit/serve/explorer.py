@@ -18,10 +18,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from vaekit import api, diagnostics, report
+from vaekit import api
 from vaekit.data import Dataset, load_dataset
 from vaekit.errors import DataError
-from vaekit.model import VAE
+from vaekit.evaluation import diagnostics
+from vaekit.model.vae import VAE
+from vaekit.viz import report
 
 MAX_POINTS = 2000  # test examples on the latent map (a fixed random subset of larger splits)
 MAX_SLIDERS = 16
@@ -54,7 +56,7 @@ class Explorer:
         self.view = diagnostics.projection(self.z)
         # Cov_x(E_q[z_u]) as in diagnostics.unit_activity, from the means already at hand
         activity = self.z.var(axis=0)  # (L,)
-        from vaekit.plots import display_range, is_image
+        from vaekit.viz.plots import display_range, is_image
 
         self._card = {
             "name": data.name,

@@ -1,0 +1,1 @@
+"""Speed internals (private): the CPU GEMM, the lean Adam, the subnormal flush, CUDA graphs."""

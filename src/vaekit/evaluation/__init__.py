@@ -1,0 +1,1 @@
+"""Evaluation: the held-out report, latent diagnostics and probes."""

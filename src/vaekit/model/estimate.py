@@ -1,0 +1,108 @@
+"""Importance-sampled estimate of log p(x) (Burda et al. 2015, appendix), batched and chunked.
+
+One estimator serves ``VAE.log_likelihood``, :func:`vaekit.evaluation.evaluate.evaluate` and the
+benchmarks. A chunk of samples for a batch of examples goes through the decoder as one call, so
+every decoder matmul has ``chunk * batch`` rows; the chunk is sized to keep the largest tensor near
+:data:`BLOCK_ELEMENTS` floats (cache-sized), whatever ``k`` is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, kl_divergence
+
+#: target floats in the largest (chunk * batch, width) tensor: 2 MB, so a chunk's tensors stay in
+#: a core's L2 cache (8 MB blocks measured 1.8x slower per row on this project's machine)
+BLOCK_ELEMENTS = 2**19
+#: on a GPU the point is the opposite: few, large kernels (64 MB tensors)
+GPU_BLOCK_ELEMENTS = 2**24
+
+
+class LatentModel(Protocol):
+    def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution: ...
+    def pz(self) -> Distribution: ...
+    def px(self, z: Tensor, y: Tensor | None = None) -> Distribution: ...
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Per-example results of importance sampling with k samples from q(z|x), each (B,), nats.
+
+    ``log_px``: log (1/k) sum_i w_i, the IWAE bound L_k, the estimate of log p(x).
+    ``log_px_z``: log p(x|z) averaged over the same k samples. ``kl_z``: KL(q(z|x) || p(z)),
+    analytic where torch knows it, else averaged over the k samples. ``ess``: the effective sample
+    size (sum w)^2 / sum w^2 of the k weights, in [1, k].
+    """
+
+    log_px: Tensor
+    log_px_z: Tensor
+    kl_z: Tensor
+    ess: Tensor
+
+    @property
+    def elbo(self) -> Tensor:
+        """The ELBO per example (B,), nats."""
+        return self.log_px_z - self.kl_z
+
+    def shift(self, log_det: Tensor | float) -> Estimate:
+        """The same estimate with ``log_det`` added to the data densities (change of units)."""
+        return Estimate(self.log_px + log_det, self.log_px_z + log_det, self.kl_z, self.ess)
+
+
+def chunk_size(k: int, batch: int, width: int, block: int = BLOCK_ELEMENTS) -> int:
+    """Samples per decoder call for ``batch`` examples whose widest layer has ``width`` units,
+    so that the largest tensor holds about ``block`` floats."""
+    rows = max(1, block // max(1, width))
+    return max(1, min(k, rows // max(1, batch)))
+
+
+@torch.no_grad()
+def importance_sample(
+    model: LatentModel,
+    x: Tensor,
+    k: int,
+    chunk: int | None = None,
+    width: int | None = None,
+    y: Tensor | None = None,
+) -> Estimate:
+    """Importance-sample one batch ``x`` (B, *event) with k samples z_i ~ q(z|x) each:
+
+        log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x).
+
+    The samples are drawn ``chunk`` at a time (default from :func:`chunk_size`, ``width`` being the
+    widest layer) and their (k, B) log weights kept, so memory is O(chunk * B * D + k * B). This is
+    a lower bound in expectation that tightens towards log p(x) as k grows. Global torch RNG.
+    ``y`` (B, C): the condition vectors of a conditional model (then it estimates log p(x|y)).
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    B = x.shape[0]
+    block = BLOCK_ELEMENTS if x.device.type == "cpu" else GPU_BLOCK_ELEMENTS
+    chunk = chunk or chunk_size(k, B, width or x[0].numel(), block)
+    qz, pz = model.qz(x, y), model.pz()
+    log_w = torch.empty(k, B, device=x.device)  # (k, B)
+    log_px_z = torch.empty(k, B, device=x.device)  # (k, B)
+    for start in range(0, k, chunk):
+        z = qz.sample((min(chunk, k - start),))  # (n, B, L)
+        lp = model.px(z, y).log_prob(x)  # (n, B)
+        log_px_z[start : start + len(z)] = lp
+        log_w[start : start + len(z)] = lp + pz.log_prob(z) - qz.log_prob(z)
+    lse = torch.logsumexp(log_w, 0)  # (B,)
+    ess = (2 * lse - torch.logsumexp(2 * log_w, 0)).exp()  # (B,)
+    try:
+        kl_z = kl_divergence(qz, pz)  # (B,)
+    except NotImplementedError:
+        kl_z = (log_px_z - log_w).mean(0)
+    return Estimate(lse - math.log(k), log_px_z.mean(0), kl_z, ess)
+
+
+def log_likelihood(
+    model: LatentModel, x: Tensor, k: int = 1000, chunk: int | None = None
+) -> Tensor:
+    """The importance-sampled log p(x) per example (B,), nats (see :func:`importance_sample`)."""
+    return importance_sample(model, x, k, chunk).log_px

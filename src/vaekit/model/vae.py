@@ -1,0 +1,325 @@
+"""The VAE: encoder -> q(z|x) -> reparameterised z -> decoder -> p(x|z), with a prior p(z).
+
+``qz``, ``pz`` and ``px`` return ``torch.distributions`` objects; ``terms`` assembles them into
+an objective. The user-facing methods (``encode``, ``decode``, ``sample``, ...) take and return
+data in its original units, accept NumPy arrays or tensors, and check their input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from vaekit.config import ModelConfig
+from vaekit.errors import DataError
+from vaekit.model import estimate
+from vaekit.model.likelihoods import make_likelihood
+from vaekit.model.nets import make_networks
+from vaekit.model.objectives import Terms, elbo, iwae
+from vaekit.model.priors import make_prior
+
+ArrayLike = Tensor | np.ndarray
+
+
+class VAE(nn.Module):
+    """A variational autoencoder over data of event shape ``shape`` (e.g. (1, 28, 28) or (D,)).
+
+    ``kind`` is the data's value domain ("binary", "grey" or "real"); ``loc``/``scale`` (shape
+    ``shape``) standardise real data inside the model, so every public method speaks the data's
+    own units and log-densities include the Jacobian of the standardisation.
+
+    ``y_dim`` > 0 makes it a conditional VAE (Sohn et al. 2015): encoder and decoder also see a
+    condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
+    the prior p(z) stays unconditional.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        shape: tuple[int, ...],
+        kind: str = "grey",
+        loc: Tensor | None = None,
+        scale: Tensor | None = None,
+        y_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.config, self.shape, self.kind = config, tuple(int(s) for s in shape), kind
+        self.y_dim = int(y_dim)
+        if self.y_dim < 0:
+            raise DataError(f"y_dim must be >= 0, got {y_dim}")
+        self.encoder, self.decoder = make_networks(
+            config.network,
+            self.shape,
+            config.latent_dim,
+            config.hidden,
+            config.channels,
+            config.activation,
+            self.y_dim,
+        )
+        self.prior = make_prior(config, self.shape, self.y_dim)
+        self.likelihood = make_likelihood(
+            config.likelihood, self.shape, kind, config.gaussian_scale
+        )
+        self.standardized = loc is not None
+        if self.standardized:
+            scale = torch.ones(self.shape) if scale is None else scale
+            self.register_buffer(
+                "x_loc", torch.as_tensor(loc, dtype=torch.float32).reshape(self.shape).clone()
+            )
+            self.register_buffer(
+                "x_scale", torch.as_tensor(scale, dtype=torch.float32).reshape(self.shape).clone()
+            )
+
+    # -- the probabilistic model (data in model space) ---------------------------------------
+    def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution:
+        """q(z|x[, y]): diagonal Gaussian, batch (B,), event (L,). ``x`` (B, *shape) in model
+        space; ``y`` (B, y_dim) the condition vectors of a conditional model."""
+        loc, log_var = self.encoder(x, y)  # (B, L), (B, L)
+        scale = torch.exp(0.5 * log_var)  # learns small posterior scales fast (softplus doesn't)
+        return Independent(Normal(loc, scale, validate_args=False), 1)
+
+    def pz(self) -> Distribution:
+        """p(z), event (L,)."""
+        return self.prior(self.qz)
+
+    def px(self, z: Tensor, y: Tensor | None = None) -> Distribution:
+        """p(x|z[, y]) in model space, batch z.shape[:-1], event ``shape``. ``z`` (..., B, L),
+        ``y`` (B, y_dim) condition vectors, broadcast over the leading sample dimensions."""
+        params = self.decoder(z, y).unflatten(-1, self.shape)  # (..., B, *shape)
+        return self.likelihood(params)
+
+    def condition(self, y: ArrayLike | int | None, n: int, check: bool = True) -> Tensor | None:
+        """The condition vectors (n, y_dim) for ``y``: integer labels (n,) or one label (one-hot
+        encoded), or vectors (n, y_dim). None for an unconditional model; :class:`DataError`
+        for a missing, misshapen or out-of-range ``y`` (``check=False`` skips the value checks,
+        for the training loop's already checked labels)."""
+        if not self.y_dim:
+            if y is not None:
+                raise DataError("this model is not conditional: drop y (or train with conditional)")
+            return None
+        if y is None:
+            raise DataError(
+                f"this model is conditional: pass y, labels 0..{self.y_dim - 1} or vectors of "
+                f"{self.y_dim} values"
+            )
+        t = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y, device=self.device)
+        if not t.is_floating_point():
+            t = t.reshape(-1).expand(n) if t.numel() == 1 else t
+            if t.shape != (n,):
+                raise DataError(f"y has shape {tuple(t.shape)}, expected ({n},) labels")
+            if check and ((t < 0).any() or (t >= self.y_dim).any()):
+                raise DataError(
+                    f"labels must lie in 0..{self.y_dim - 1}, got values in "
+                    f"[{int(t.min())}, {int(t.max())}]"
+                )
+            return torch.nn.functional.one_hot(t.long(), self.y_dim).float()  # (n, C)
+        t = t.float()
+        if t.shape != (n, self.y_dim):
+            raise DataError(f"y has shape {tuple(t.shape)}, expected ({n}, {self.y_dim}) vectors")
+        if check and not torch.isfinite(t).all():
+            raise DataError("y contains NaN or infinite values")
+        return t
+
+    def to_model_space(self, x: Tensor) -> Tensor:
+        return (x - self.x_loc) / self.x_scale if self.standardized else x
+
+    def from_model_space(self, x: Tensor) -> Tensor:
+        return x * self.x_scale + self.x_loc if self.standardized else x
+
+    def log_det(self) -> Tensor | float:
+        """log |d x_model / d x| per example: added to model-space densities (nats)."""
+        return -self.x_scale.log().sum() if self.standardized else 0.0
+
+    def terms(
+        self,
+        x: Tensor,
+        beta: float = 1.0,
+        k: int = 1,
+        *,
+        y: Tensor | None = None,
+        free_bits: float = 0.0,
+        dreg: bool = False,
+        eps: Tensor | None = None,
+    ) -> Terms:
+        """The training objective's terms per example (B,), nats; ``x`` (B, *shape) in data units,
+        ``y`` (B,) labels or (B, y_dim) vectors for a conditional model (trusted: unchecked).
+
+        k = 1: the (beta-)ELBO with one reparameterised sample (and ``free_bits``); k > 1: the
+        IWAE bound (with the DReG encoder gradient if ``dreg``). ``eps``: the standard normal
+        noise of the samples, (B, L) or (k, B, L) (default: drawn from the global RNG, as
+        ``qz.rsample`` draws it); data-parallel training passes its own.
+        """
+        x, c = self.to_model_space(x), self.condition(y, len(x), check=False)
+        qz, pz = self.qz(x, c), self.pz()
+        shape = () if k == 1 else (k,)
+        if eps is None:
+            z = qz.rsample(shape)  # (*shape, B, L)
+        else:  # rsample's own arithmetic with the given noise (q is an Independent Normal)
+            z = qz.base_dist.loc + eps * qz.base_dist.scale  # (*shape, B, L)
+        if k == 1:
+            t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits)
+        else:
+            t = iwae(x, qz, pz, self.px(z, c), z, dreg)
+        if not self.standardized:
+            return t
+        d = self.log_det()
+        return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
+
+    def forward(self, x: Tensor, beta: float = 1.0, k: int = 1, **options: Any) -> Terms:
+        """:meth:`terms` (``options``: its keywords), as the module's call: what
+        DistributedDataParallel wraps."""
+        return self.terms(x, beta, k, **options)
+
+    # -- the user-facing API (data units, validated input) -----------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_data(self, x: ArrayLike, name: str = "x") -> Tensor:
+        """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
+
+        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
+        and values outside the likelihood's support.
+        """
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        t = t.to(device=self.device, dtype=torch.float32)
+        n_features = math.prod(self.shape)
+        if t.ndim >= 1 and t.shape[0] == 0:
+            raise DataError(f"{name} is empty: no examples to process")
+        if tuple(t.shape[1:]) != self.shape:
+            if t.ndim == 2 and t.shape[1] == n_features:
+                t = t.reshape(-1, *self.shape)
+            else:
+                raise DataError(
+                    f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
+                    f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
+                )
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
+            raise DataError(f"{name} contains NaN or infinite values (first in example {bad})")
+        self.likelihood.check(t)
+        return t
+
+    @torch.no_grad()
+    def encode(self, x: ArrayLike, sample: bool = False, *, y: ArrayLike | None = None) -> Tensor:
+        """Posterior means E[z|x] (N, L), or one sample z ~ q(z|x) each with ``sample=True``.
+        A conditional model needs ``y``: labels (N,) or vectors (N, y_dim)."""
+        x = self.check_data(x)
+        c = self.condition(y, len(x))
+        out = []
+        for xb, cb in split_batches(x, c, 1024):
+            qz = self.qz(self.to_model_space(xb), cb)
+            out.append(qz.sample() if sample else qz.mean)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def decode(self, z: ArrayLike, *, y: ArrayLike | int | None = None) -> Tensor:
+        """The mean of p(x|z[, y]) for each z (N, L) -> (N, *shape), in data units.
+        A conditional model needs ``y``: one label, labels (N,) or vectors (N, y_dim)."""
+        z = torch.as_tensor(np.asarray(z) if not isinstance(z, Tensor) else z)
+        z = z.to(device=self.device, dtype=torch.float32)
+        L = self.config.latent_dim
+        if z.ndim != 2 or z.shape[1] != L:
+            raise DataError(f"z has shape {tuple(z.shape)}, expected (N, {L})")
+        if not torch.isfinite(z).all():
+            raise DataError("z contains NaN or infinite values")
+        c = self.condition(y, len(z))
+        return torch.cat(
+            [self.from_model_space(self.px(zb, cb).mean) for zb, cb in split_batches(z, c, 1024)]
+        )
+
+    def reconstruct(self, x: ArrayLike, *, y: ArrayLike | None = None) -> Tensor:
+        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape)."""
+        return self.decode(self.encode(x, y=y), y=y)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, seed: int | None = None, *, y: ArrayLike | int | None = None
+    ) -> Tensor:
+        """n new examples: the means of p(x|z[, y]) for z ~ p(z), (n, *shape).
+
+        With ``seed`` the draw is repeatable and leaves the global RNG alone; without, it uses
+        (and advances) the global RNG, so repeated calls give new samples. A conditional model
+        needs ``y``: one label for all n (``y=7``), labels (n,) or vectors (n, y_dim).
+        """
+        if n < 1:
+            raise DataError(f"n must be >= 1, got {n}")
+        self.condition(y, n)  # check y before drawing
+        if seed is None:
+            return self.decode(self.pz().sample((n,)), y=y)  # (n, L) from the global RNG
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # seeded without touching the global RNG
+            torch.manual_seed(seed)
+            z = self.pz().sample((n,))  # (n, L)
+        return self.decode(z, y=y)
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        x_a: ArrayLike,
+        x_b: ArrayLike,
+        steps: int = 10,
+        *,
+        y_a: ArrayLike | int | None = None,
+        y_b: ArrayLike | int | None = None,
+    ) -> Tensor:
+        """Decode ``steps`` points on the line between the posterior means of two examples.
+
+        ``x_a``, ``x_b``: one example each, (*shape) or (1, *shape). Returns (steps, *shape).
+        A conditional model needs their conditions ``y_a``, ``y_b`` (a label or a vector); the
+        condition moves along the line between them too.
+        """
+        if steps < 2:
+            raise DataError(f"steps must be >= 2, got {steps}")
+        c_a, c_b = self.condition(y_a, 1), self.condition(y_b, 1)  # (1, C) each, or None
+        z_a = self.encode(self._one(x_a, "x_a"), y=c_a)  # (1, L)
+        z_b = self.encode(self._one(x_b, "x_b"), y=c_b)  # (1, L)
+        t = torch.linspace(0, 1, steps, device=self.device)[:, None]  # (steps, 1)
+        c = None if c_a is None else (1 - t) * c_a + t * c_b  # (steps, C)
+        return self.decode((1 - t) * z_a + t * z_b, y=c)
+
+    def _one(self, x: ArrayLike, name: str) -> Tensor:
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        return self.check_data(t.reshape(1, -1) if t.ndim <= len(self.shape) else t, name)[:1]
+
+    @torch.no_grad()
+    def elbo(self, x: ArrayLike, batch_size: int = 1024, *, y: ArrayLike | None = None) -> Terms:
+        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units."""
+        x = self.check_data(x)
+        c = self.condition(y, len(x))
+        parts = [self.terms(xb, y=cb) for xb, cb in split_batches(x, c, batch_size)]
+        return Terms(
+            *(
+                torch.cat([getattr(p, f) for p in parts])
+                for f in ("log_px_z", "kl_z", "elbo", "objective")
+            )
+        )
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, x: ArrayLike, k: int = 1000, batch_size: int = 256, *, y: ArrayLike | None = None
+    ) -> Tensor:
+        """Importance-sampled log p(x[|y]) per example (N,), nats (Burda et al. 2015), k samples.
+
+        A lower bound in expectation (the IWAE bound L_k) that tightens as k grows; see
+        :func:`vaekit.evaluation.evaluate.evaluate` for the full report with standard errors.
+        """
+        x = self.check_data(x)
+        c = self.condition(y, len(x))
+        width = max([math.prod(self.shape), *self.config.hidden])
+        out = [
+            estimate.importance_sample(self, self.to_model_space(xb), k, width=width, y=cb).log_px
+            for xb, cb in split_batches(x, c, batch_size)
+        ]
+        return torch.cat(out) + self.log_det()
+
+
+def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
+    """``x`` (N, ...) and its conditions ``c`` (N, C) or None, in batches of ``size``."""
+    xs = x.split(size)
+    return list(zip(xs, c.split(size) if c is not None else [None] * len(xs), strict=True))

@@ -1,0 +1,1 @@
+"""Training: the loop, its step, hooks, batching, data parallelism and checkpoints."""
