@@ -3,8 +3,9 @@
 A small VAE's step on a GPU is a hundred or so tiny kernels (forward, backward, Adam), each
 launched from Python: the launches, not the arithmetic, set the epoch time. Captured once as a
 CUDA graph (``torch.cuda.graph``), a step becomes one launch. The step itself stays the training
-loop's own function; this module only gives it static input buffers, captures it after a few
-eager warm-up steps (on a side stream, as CUDA graph capture requires) and replays it.
+step's own (:meth:`vaekit.training.step.Step.eager`, which decides when to use a graph); this
+module only gives it static input buffers, captures it after a few eager warm-up steps (on a side
+stream, as CUDA graph capture requires) and replays it.
 """
 
 from __future__ import annotations
