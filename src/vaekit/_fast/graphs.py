@@ -51,7 +51,7 @@ class GraphedStep:
             )
         sx, sy, seps, sbeta, slr = self.inputs
         sx.copy_(x, non_blocking=True)
-        if sy is not None:
+        if sy is not None and y is not None:
             sy.copy_(y, non_blocking=True)
         seps.copy_(eps, non_blocking=True)
         sbeta.fill_(beta)

@@ -55,7 +55,7 @@ class EarlyStopping:
 
     def __call__(self, state: LoopState) -> None:
         record = state.history[-1]
-        score = record.get("val_elbo", record["train_elbo"])
+        score: float = record["val_elbo"] if "val_elbo" in record else record["train_elbo"]
         if score > state.best_val:
             state.best_val, state.best_epoch, state.bad_epochs = score, state.epoch, 0
             state.best_weights = {

@@ -98,7 +98,7 @@ class Step:
         if self.config.l1 > 0:
             loss = loss + self.config.l1 * _l1(self.model) / self.n
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.update(lr)
