@@ -49,3 +49,35 @@ def test_a_step_returns_the_loss_and_the_summed_terms_and_moves_the_weights(fall
     torch.testing.assert_close(loss, -t.objective.mean())  # the batch mean, in nats
     torch.testing.assert_close(sums, torch.stack([t.log_px_z.sum(), t.kl_z.sum()]))
     assert all(not torch.equal(p, q) for p, q in zip(before, model.parameters(), strict=True))
+
+
+def test_full_batches_replay_the_graph_and_a_short_last_batch_runs_eagerly(
+    binary_data, monkeypatch
+):
+    """The graphed path's routing, on the CPU: a stand-in for GraphedStep runs the captured
+    function eagerly with tensor beta and lr, as the replayed graph would."""
+    from vaekit._fast import graphs
+    from vaekit.training.loop import train
+
+    calls = []
+
+    class Replay:
+        def __init__(self, step, lr_of, device):
+            self.step, self.lr_of = step, lr_of
+
+        def __call__(self, x, y, eps, beta):
+            calls.append(len(x))
+            return self.step(x, y, eps, torch.tensor(float(beta)), torch.tensor(self.lr_of()))
+
+    def fit(graphed):
+        monkeypatch.setattr(graphs, "usable", lambda *a: graphed)
+        monkeypatch.setattr(graphs, "GraphedStep", Replay)
+        torch.manual_seed(0)
+        model = VAE(ModelConfig(latent_dim=2, hidden=(16,)), (1, 4, 4))
+        train(model, binary_data[:250], None, TrainConfig(epochs=2, batch_size=64, warmup=1))
+        return model
+
+    eager, graphed = fit(False), fit(True)
+    assert calls == [64, 64, 64] * 2  # the last batch of 58 in each epoch ran eagerly
+    for p, q in zip(eager.parameters(), graphed.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
