@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.mark.slow
 def test_train_and_sample_prints_the_elbo_and_writes_the_samples(tmp_path):
     png = tmp_path / "samples.png"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -12,6 +12,8 @@ import pytest
 
 httpx = pytest.importorskip("httpx2")
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser: `make test-fast` skips them
+
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py"
 
 

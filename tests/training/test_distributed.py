@@ -66,6 +66,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 # -- two real processes ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_gloo_ranks_end_with_the_weights_of_one_process(runs):
     one, two = (load_file(runs[r] / checkpoint.MODEL_FILE) for r in ("one", "two"))
     assert one.keys() == two.keys()
@@ -76,6 +77,7 @@ def test_two_gloo_ranks_end_with_the_weights_of_one_process(runs):
     assert moved > 100 * WEIGHT_ATOL  # the tolerance is far below what training changed
 
 
+@pytest.mark.slow
 def test_two_ranks_train_a_conditional_vampprior_iwae_model_like_one_process(tmp_path):
     extra = ["--conditional", "--prior", "vampprior", "--components", "4", "--k", "3", "--dreg"]
     args = [*TRAIN, *extra, "--epochs", "1"]
@@ -87,6 +89,7 @@ def test_two_ranks_train_a_conditional_vampprior_iwae_model_like_one_process(tmp
         torch.testing.assert_close(two[name], one[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
 
 
+@pytest.mark.slow
 def test_the_two_rank_run_folder_is_the_single_process_one(runs):
     files = [sorted(p.name for p in runs[r].iterdir()) for r in ("one", "two")]
     assert files[0] == files[1]
@@ -104,6 +107,7 @@ def test_the_two_rank_run_folder_is_the_single_process_one(runs):
             assert a[key] == pytest.approx(b[key], abs=METRIC_ATOL, rel=0), key
 
 
+@pytest.mark.slow
 def test_evaluate_under_torchrun_gathers_every_test_example(runs, tmp_path):
     out = tmp_path / "evaluation.json"
     args = ("evaluate", str(runs["two"]), "--k", "50", "--no-probes", "--out", str(out))
@@ -135,6 +139,7 @@ def _worker(launcher: int, rank: int) -> int:
     raise AssertionError(f"no worker of rank {rank} under pid {launcher}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_killed_rank_fails_the_job_in_time_and_the_run_resumes(tmp_path):
     run = tmp_path / "run"
