@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make demo` (train on the embedded default dataset and
-# write a run folder with its report) and `make test` (the whole test suite). Each creates its
-# own virtual environment in .venv on first use.
+# write a run folder with its report) and `make test` (the whole test suite, slowest tests
+# listed). Each creates its own virtual environment in .venv on first use. For the edit-test
+# loop: `make test-fast` (all but the tests marked slow), `make lint`, `make typecheck`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 export VAEKIT_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: demo test lint bench figures clean
+.PHONY: demo test test-fast lint typecheck bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +22,18 @@ demo: $(STAMP)
 	$(VENV)/bin/vaekit train --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts examples
+
+# strict on the public modules, mypy's defaults elsewhere: see [tool.mypy] in pyproject.toml
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py

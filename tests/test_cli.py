@@ -20,6 +20,8 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser: `make test-fast` skips them
+
 TINY = ["--dataset", "digits", "--epochs", "2", "--hidden", "32", "--batch-size", "256"]
 PICTURES = ("loss_curves.png", "samples.png", "reconstructions.png", "latent_map.png")
 

@@ -60,6 +60,7 @@ def test_search_writes_table_csv_plot_and_best_run(data_file, tmp_path) -> None:
     assert model.encode(np.load(data_file)[:4]).shape == (4, result.best["latent_dim"])
 
 
+@pytest.mark.slow
 def test_parallel_folds_match_serial_and_score_loglik(data_file) -> None:
     grid = {"latent_dim": [1, 2]}
     estimator = VAETransformer(hidden=(8,), epochs=2, batch_size=32, random_state=0)
@@ -90,6 +91,7 @@ def test_command_line_options(data_file, tmp_path, capsys) -> None:
         parser.parse_args(["search", "--latent-dims", "two"])
 
 
+@pytest.mark.slow
 def test_vaekit_search_runs_as_a_command(data_file, tmp_path) -> None:
     import subprocess
     import sys

@@ -50,6 +50,7 @@ def latent_data(n: int, latent: int = 3, features: int = 12, seed: int = 0) -> n
     return 10.0 + 3.0 * x
 
 
+@pytest.mark.slow
 def test_grid_search_finds_the_true_latent_dimension() -> None:
     x = latent_data(600)
     base = VAETransformer(hidden=(32,), epochs=40, batch_size=64, lr=3e-3, random_state=0)

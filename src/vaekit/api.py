@@ -43,7 +43,9 @@ def n_classes(data: Dataset) -> int:
         )
     if data.classes:
         return len(data.classes)
-    return 1 + max(int(y.max()) for y in (data.y_train, data.y_val, data.y_test) if len(y))
+    return 1 + max(
+        int(y.max()) for y in (data.y_train, data.y_val, data.y_test) if y is not None and len(y)
+    )
 
 
 def as_dataset(

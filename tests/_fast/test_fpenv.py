@@ -55,6 +55,7 @@ def test_the_flush_is_undone_when_the_block_raises():
     assert not fpenv.flushing()
 
 
+@pytest.mark.slow
 def test_training_flushes_and_restores(binary_data, two_threads):
     seen = []
     torch.manual_seed(0)

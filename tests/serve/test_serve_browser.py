@@ -52,6 +52,7 @@ def pixels(page, canvas: str) -> str:
     return page.eval_on_selector(f"#{canvas}", "c => c.toDataURL()")
 
 
+@pytest.mark.slow
 def test_page_explores_the_model(page, tmp_path: Path) -> None:
     assert "digits" in page.text_content("#summary")
     assert "PCA projection of the 5-D latent means" in page.text_content("#map-title")

@@ -13,6 +13,8 @@ import pytest
 
 httpx = pytest.importorskip("httpx2")
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser: `make test-fast` skips them
+
 from vaekit.cli import build_parser  # noqa: E402
 from vaekit.serve.app import bind  # noqa: E402
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser: `make test-fast` skips them
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]

@@ -28,7 +28,7 @@ from vaekit.errors import ConfigError
 from vaekit.evaluation.evaluate import evaluate
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
-from vaekit.training.loop import Batch, _bernoulli, _noise, _share
+from vaekit.training.batching import Batch, bernoulli, noise, share
 
 WEIGHT_ATOL, METRIC_ATOL = 1e-5, 1e-4
 TRAIN = ["--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
@@ -66,6 +66,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 # -- two real processes ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_gloo_ranks_end_with_the_weights_of_one_process(runs):
     one, two = (load_file(runs[r] / checkpoint.MODEL_FILE) for r in ("one", "two"))
     assert one.keys() == two.keys()
@@ -76,6 +77,7 @@ def test_two_gloo_ranks_end_with_the_weights_of_one_process(runs):
     assert moved > 100 * WEIGHT_ATOL  # the tolerance is far below what training changed
 
 
+@pytest.mark.slow
 def test_two_ranks_train_a_conditional_vampprior_iwae_model_like_one_process(tmp_path):
     extra = ["--conditional", "--prior", "vampprior", "--components", "4", "--k", "3", "--dreg"]
     args = [*TRAIN, *extra, "--epochs", "1"]
@@ -87,6 +89,7 @@ def test_two_ranks_train_a_conditional_vampprior_iwae_model_like_one_process(tmp
         torch.testing.assert_close(two[name], one[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
 
 
+@pytest.mark.slow
 def test_the_two_rank_run_folder_is_the_single_process_one(runs):
     files = [sorted(p.name for p in runs[r].iterdir()) for r in ("one", "two")]
     assert files[0] == files[1]
@@ -104,6 +107,7 @@ def test_the_two_rank_run_folder_is_the_single_process_one(runs):
             assert a[key] == pytest.approx(b[key], abs=METRIC_ATOL, rel=0), key
 
 
+@pytest.mark.slow
 def test_evaluate_under_torchrun_gathers_every_test_example(runs, tmp_path):
     out = tmp_path / "evaluation.json"
     args = ("evaluate", str(runs["two"]), "--k", "50", "--no-probes", "--out", str(out))
@@ -135,6 +139,7 @@ def _worker(launcher: int, rank: int) -> int:
     raise AssertionError(f"no worker of rank {rank} under pid {launcher}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_killed_rank_fails_the_job_in_time_and_the_run_resumes(tmp_path):
     run = tmp_path / "run"
@@ -197,22 +202,22 @@ def test_shares_cover_every_row_once_in_order(world):
 def test_a_rank_without_rows_joins_with_a_zero_weight_row(monkeypatch):
     monkeypatch.setattr(distributed, "world_size", lambda: 2)
     monkeypatch.setattr(distributed, "rank", lambda: 1)
-    assert _share(5) == (slice(2, 5), 1.0) and _share(1) == (slice(0, 1), 1.0)
+    assert share(5) == (slice(2, 5), 1.0) and share(1) == (slice(0, 1), 1.0)
     monkeypatch.setattr(distributed, "rank", lambda: 0)
-    assert _share(5) == (slice(0, 2), 1.0)
-    assert _share(1) == (slice(0, 1), 0.0)  # rank 1 has the one row; rank 0 stands in
+    assert share(5) == (slice(0, 2), 1.0)
+    assert share(1) == (slice(0, 1), 0.0)  # rank 1 has the one row; rank 0 stands in
 
 
 def test_each_rank_draws_its_rows_of_the_global_batch_noise():
     x = torch.rand(7, 1, 2, 2)
     torch.manual_seed(0)
     whole = Batch(x, None, slice(0, 7), 7, 1.0)
-    full_x, full_eps = _bernoulli(x, slice(0, 7), 7), _noise(whole, 3, 2)  # (7, ...), (3, 7, 2)
+    full_x, full_eps = bernoulli(x, slice(0, 7), 7), noise(whole, 3, 2)  # (7, ...), (3, 7, 2)
     for rows in (slice(0, 3), slice(3, 7)):
         torch.manual_seed(0)
         part = Batch(x[rows], None, rows, 7, 1.0)
-        assert torch.equal(_bernoulli(x[rows], rows, 7), full_x[rows])
-        assert torch.equal(_noise(part, 3, 2), full_eps[:, rows])
+        assert torch.equal(bernoulli(x[rows], rows, 7), full_x[rows])
+        assert torch.equal(noise(part, 3, 2), full_eps[:, rows])
 
 
 def test_given_noise_is_what_rsample_draws(binary_data, small_model):

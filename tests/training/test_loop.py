@@ -1,4 +1,3 @@
-import importlib
 import json
 
 import pytest
@@ -7,7 +6,7 @@ import torch
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import TrainingError
 from vaekit.model.vae import VAE
-from vaekit.training import checkpoint
+from vaekit.training import checkpoint, loop
 from vaekit.training.loop import LoopState, train
 
 
@@ -179,8 +178,6 @@ def test_a_crash_mid_epoch_resumes_from_the_last_completed_epoch(
     cfg = TrainConfig(epochs=3, batch_size=32, seed=1)
     straight = _model()
     train(straight, binary_data, binary_data[:32], cfg)
-    loop = importlib.import_module("vaekit.training.loop")  # the package exports a function `train`
-
     real, calls = loop.validate, {"n": 0}
 
     def dies_in_epoch_3(*a, **kw):  # after epoch 3's steps, before its checkpoint
@@ -230,31 +227,7 @@ def test_streaming_path_trains_from_a_torch_dataset(binary_data):
     assert len(state.history) == 2 and state.history[-1]["val_elbo"] < 0
 
 
-def test_dynamic_binarization_draws_fresh_binary_batches():
-    from vaekit.training.loop import _batches
-
-    grey = torch.full((4096, 3), 0.3)
-    torch.manual_seed(0)
-    cpu = torch.device("cpu")
-    ((a, *_),) = _batches(grey, None, 4096, binarize=True, device=cpu)
-    ((b, *_),) = _batches(grey, None, 4096, binarize=True, device=cpu)
-    assert set(a.unique().tolist()) == {0.0, 1.0} and not torch.equal(a, b)
-    assert abs(a.mean().item() - 0.3) < 0.02  # P(1) is the grey value
-    ((c, *_),) = _batches(grey, None, 4096, binarize=False, device=cpu)
-    assert torch.equal(c, grey)
-
-
-def test_labels_ride_along_with_their_examples():
-    from vaekit.training.loop import _batches
-
-    x = torch.arange(10.0)[:, None].expand(10, 3).contiguous()
-    y = torch.arange(10)
-    for batch in _batches(x, y, 4, binarize=False, device=torch.device("cpu")):
-        assert torch.equal(batch.x[:, 0].long(), batch.y)
-
-
 def test_gradient_clipping_bounds_each_step(binary_data, monkeypatch):
-    loop = importlib.import_module("vaekit.training.loop")
     real, norms = loop.make_optimizer, []
 
     def spying_optimizer(model, config):

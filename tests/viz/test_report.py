@@ -71,6 +71,7 @@ def test_image_report(tmp_path: Path, latent_dim: int) -> None:
     assert "vaekit evaluate" in html  # no evaluation yet: says how to get one
 
 
+@pytest.mark.slow
 def test_vector_report_with_evaluation(tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(size=(80, 6)).astype(np.float32) * 3 + 1
     data = from_arrays(x)

@@ -3,8 +3,9 @@
 A small VAE's step on a GPU is a hundred or so tiny kernels (forward, backward, Adam), each
 launched from Python: the launches, not the arithmetic, set the epoch time. Captured once as a
 CUDA graph (``torch.cuda.graph``), a step becomes one launch. The step itself stays the training
-loop's own function; this module only gives it static input buffers, captures it after a few
-eager warm-up steps (on a side stream, as CUDA graph capture requires) and replays it.
+step's own (:meth:`vaekit.training.step.Step.eager`, which decides when to use a graph); this
+module only gives it static input buffers, captures it after a few eager warm-up steps (on a side
+stream, as CUDA graph capture requires) and replays it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class GraphedStep:
             )
         sx, sy, seps, sbeta, slr = self.inputs
         sx.copy_(x, non_blocking=True)
-        if sy is not None:
+        if sy is not None and y is not None:
             sy.copy_(y, non_blocking=True)
         seps.copy_(eps, non_blocking=True)
         sbeta.fill_(beta)

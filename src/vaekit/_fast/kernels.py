@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +26,8 @@ from vaekit.errors import ConfigError
 
 def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (M, K) @ weight (N, K)^T (+ bias) in oneDNN; x row-major, weight may be a transpose."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    y: Tensor = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return y
 
 
 BACKENDS = ("auto", "onednn", "torch")  #: the values of ``VAEKIT_GEMM``
@@ -75,13 +77,13 @@ class _OneDNNLinear(Function):
     """y = x W^T + b with the three products (forward, input and weight gradients) in oneDNN."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         return _onednn(x, weight, bias)  # (M, N)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()  # e.g. the stride-0 gradient of a sum
         need_x, need_w, need_b = ctx.needs_input_grad
@@ -99,5 +101,5 @@ class Linear(nn.Linear):
             return super().forward(x)
         # a plain row-major x: oneDNN takes a slow path for odd strides (a chunk of a tensor)
         x2 = x.reshape(-1, self.in_features).contiguous()  # (M, K)
-        y = _OneDNNLinear.apply(x2, self.weight, self.bias)
+        y: Tensor = _OneDNNLinear.apply(x2, self.weight, self.bias)  # type: ignore[no-untyped-call]
         return y.reshape(*x.shape[:-1], self.out_features)

@@ -235,7 +235,8 @@ def split_x(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor | Non
         return data.split(split)
     parts = [data.split(s) for s in ("train", "val", "test")]
     x = torch.cat([p[0] for p in parts])
-    y = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    ys = [p[1] for p in parts if p[1] is not None]
+    y = torch.cat(ys) if len(ys) == len(parts) else None
     return x, y
 
 

@@ -16,6 +16,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **{s: np.packbits(x, axis=1) for s, x in arrays.items()})
+            packed: dict[str, Any] = {s: np.packbits(x, axis=1) for s, x in arrays.items()}
+            np.savez_compressed(f, **packed)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

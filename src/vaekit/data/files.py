@@ -94,10 +94,11 @@ def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Sourc
 
     Each slot holds ``(name in the file, array)`` or None; ``where`` prefixes error messages.
     """
+    given = {slot: part for slot, part in parts.items() if part is not None}
     xs: dict[str, np.ndarray] = {}
     for slot in ("x", "x_val", "x_test"):
-        if parts.get(slot) is not None:
-            key, value = parts[slot]
+        if slot in given:
+            key, value = given[slot]
             xs[slot] = as_examples(value, f"{where}: array {key!r}")
     shapes = {slot: x.shape[1:] for slot, x in xs.items()}
     if len(set(shapes.values())) > 1:
@@ -109,24 +110,24 @@ def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Sourc
 
     ys: dict[str, np.ndarray | None] = {}
     classes = None
-    present = [slot for slot in ("y", "y_val", "y_test") if parts.get(slot) is not None]
+    present = [slot for slot in ("y", "y_val", "y_test") if slot in given]
     wanted = ["y" if slot == "x" else "y" + slot[1:] for slot in xs]
     if present and sorted(present) != sorted(wanted):
         raise DataError(f"{where}: labels are given for some splits but not all ({present})")
-    all_labels = [np.asarray(parts[slot][1]) for slot in present]
+    all_labels = [np.asarray(given[slot][1]) for slot in present]
     for slot, y in zip(present, all_labels, strict=True):
         if y.ndim != 1:
-            raise DataError(f"{where}: labels {parts[slot][0]!r} must be 1-D, got shape {y.shape}")
+            raise DataError(f"{where}: labels {given[slot][0]!r} must be 1-D, got shape {y.shape}")
     if present:
         codes, classes = encode_labels(np.concatenate(all_labels), f"{where}: labels")
         offsets = np.cumsum([0] + [len(y) for y in all_labels])
         for i, slot in enumerate(present):
-            ys[slot] = codes[offsets[i] : offsets[i + 1]]
+            ys[slot] = y = codes[offsets[i] : offsets[i + 1]]
             x_slot = "x" if slot == "y" else "x" + slot[1:]
-            if len(ys[slot]) != len(xs[x_slot]):
+            if len(y) != len(xs[x_slot]):
                 raise DataError(
-                    f"{where}: {len(ys[slot])} labels in {parts[slot][0]!r} for "
-                    f"{len(xs[x_slot])} rows in {parts[x_slot][0]!r}"
+                    f"{where}: {len(y)} labels in {given[slot][0]!r} for "
+                    f"{len(xs[x_slot])} rows in {given[x_slot][0]!r}"
                 )
     return Source(
         name,

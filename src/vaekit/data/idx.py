@@ -18,7 +18,7 @@ import numpy as np
 from vaekit.errors import DataError, DataNotFoundError
 
 # IDX type code -> numpy dtype (multi-byte types are big-endian)
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

@@ -31,7 +31,7 @@ _GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 def list_images(folder: Path) -> tuple[list[Path], list[str] | None]:
     """Sorted image paths under ``folder`` and their class names (None without subfolders)."""
-    files = []
+    files: list[Path] = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         files.extend(Path(root, name) for name in names if not name.startswith("."))

@@ -88,9 +88,9 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
     if not data:
         raise DataError(f"{path}: a header but no data rows")
     ncols = len(header) if header is not None else len(data[0][1])
-    for line, cells in data:
-        if len(cells) != ncols:
-            raise DataError(f"{path}: line {line} has {len(cells)} columns, expected {ncols}")
+    for line, row in data:
+        if len(row) != ncols:
+            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {ncols}")
 
     label = None if label_column is None else _label_index(label_column, header, ncols, path)
     columns = [j for j in range(ncols) if j != label]
@@ -106,7 +106,7 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
 
     y = classes = None
     if label is not None:
-        values = np.char.strip(cells[:, label])
+        values: np.ndarray = np.char.strip(cells[:, label])
         empty = np.flatnonzero(values == "")
         if len(empty):
             raise DataError(f"{path}: line {data[empty[0]][0]}: empty label")

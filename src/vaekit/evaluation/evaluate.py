@@ -160,5 +160,6 @@ def evaluate(
         }
         if probes and y is not None:
             x_train, y_train = prepare(model, data, "train", seed)
+            assert y_train is not None  # a labelled dataset labels every split
             report["probe_accuracy"] = probe_model(model, x_train, y_train, x, y, seed)
     return report

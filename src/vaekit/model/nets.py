@@ -71,7 +71,8 @@ class MLPDecoder(nn.Module):
         self.net = mlp([z_dim + y_dim, *hidden, x_dim], act)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.net(join(z, y))
+        logits: Tensor = self.net(join(z, y))  # (..., D) the likelihood's parameters
+        return logits
 
 
 def image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -169,7 +170,8 @@ class ConvDecoder(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         lead = z.shape[:-1]
         h = self.net(join(z, y)).reshape(-1, *self.start)  # (N, C_last, h, w)
-        return self.trunk(h).reshape(*lead, -1)  # (..., C*H*W)
+        params: Tensor = self.trunk(h)  # (N, C, H, W)
+        return params.reshape(*lead, -1)  # (..., C*H*W)
 
 
 def make_networks(

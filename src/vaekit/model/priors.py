@@ -24,6 +24,9 @@ Posterior = Callable[[Tensor, Tensor | None], Distribution]  #: (x, y) -> q(z|x,
 class StandardNormal(nn.Module):
     """p(z) = N(0, I)."""
 
+    loc: Tensor  #: (L,) zeros, a buffer
+    scale: Tensor  #: (L,) ones, a buffer
+
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)

@@ -8,7 +8,7 @@ data in its original units, accept NumPy arrays or tensors, and check their inpu
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -37,6 +37,10 @@ class VAE(nn.Module):
     condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
     the prior p(z) stays unconditional.
     """
+
+    x_loc: Tensor  #: (*shape) the standardisation's buffers, present when ``standardized``
+    x_scale: Tensor
+    history: list[dict[str, Any]]  #: the epoch records of the training that made it (``fit``)
 
     def __init__(
         self,
@@ -85,13 +89,15 @@ class VAE(nn.Module):
 
     def pz(self) -> Distribution:
         """p(z), event (L,)."""
-        return self.prior(self.qz)
+        pz: Distribution = self.prior(self.qz)
+        return pz
 
     def px(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[, y]) in model space, batch z.shape[:-1], event ``shape``. ``z`` (..., B, L),
         ``y`` (B, y_dim) condition vectors, broadcast over the leading sample dimensions."""
         params = self.decoder(z, y).unflatten(-1, self.shape)  # (..., B, *shape)
-        return self.likelihood(params)
+        px: Distribution = self.likelihood(params)
+        return px
 
     def condition(self, y: ArrayLike | int | None, n: int, check: bool = True) -> Tensor | None:
         """The condition vectors (n, y_dim) for ``y``: integer labels (n,) or one label (one-hot
@@ -160,7 +166,8 @@ class VAE(nn.Module):
         if eps is None:
             z = qz.rsample(shape)  # (*shape, B, L)
         else:  # rsample's own arithmetic with the given noise (q is an Independent Normal)
-            z = qz.base_dist.loc + eps * qz.base_dist.scale  # (*shape, B, L)
+            q = cast("Independent[Normal]", qz).base_dist
+            z = q.loc + eps * q.scale  # (*shape, B, L)
         if k == 1:
             t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits)
         else:
@@ -280,7 +287,7 @@ class VAE(nn.Module):
         z_a = self.encode(self._one(x_a, "x_a"), y=c_a)  # (1, L)
         z_b = self.encode(self._one(x_b, "x_b"), y=c_b)  # (1, L)
         t = torch.linspace(0, 1, steps, device=self.device)[:, None]  # (steps, 1)
-        c = None if c_a is None else (1 - t) * c_a + t * c_b  # (steps, C)
+        c = None if c_a is None or c_b is None else (1 - t) * c_a + t * c_b  # (steps, C)
         return self.decode((1 - t) * z_a + t * z_b, y=c)
 
     def _one(self, x: ArrayLike, name: str) -> Tensor:

@@ -51,8 +51,8 @@ class Explorer:
         keep = np.sort(np.random.default_rng(0).permutation(len(x))[:MAX_POINTS])
         self.split, self.x = split, x[keep]  # (N, *shape)
         self.y = None if y is None else y[keep]  # (N,)
-        y_map = {"y": self.y} if self.classes else {}  # a conditional encoder reads labels
-        self.z = self.model.encode(self.x, **y_map).cpu().numpy()  # (N, L)
+        y = self.y if self.classes else None  # a conditional encoder reads labels
+        self.z = self.model.encode(self.x, y=y).cpu().numpy()  # (N, L)
         self.view = diagnostics.projection(self.z)
         # Cov_x(E_q[z_u]) as in diagnostics.unit_activity, from the means already at hand
         activity = self.z.var(axis=0)  # (L,)

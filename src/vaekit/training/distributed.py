@@ -179,5 +179,6 @@ def wrap(model: nn.Module) -> nn.Module:
     ddp = nn.parallel.DistributedDataParallel
     # torch 2.13 renamed broadcast_buffers (and deprecated the old name); older torch has only it
     renamed = "forward_sync_buffers" in inspect.signature(ddp).parameters
-    no_sync = {"forward_sync_buffers" if renamed else "broadcast_buffers": False}
-    return ddp(model, device_ids=ids, **no_sync)
+    if renamed:
+        return ddp(model, device_ids=ids, forward_sync_buffers=False)
+    return ddp(model, device_ids=ids, broadcast_buffers=False)

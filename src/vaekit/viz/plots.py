@@ -182,7 +182,7 @@ def latent_map_figure(
         if len(values) <= 10:
             names = [classes[v] if classes and 0 <= v < len(classes) else str(v) for v in values]
             handles = [
-                Line2D([], [], marker="o", ls="", color=sc.cmap(sc.norm(v)), label=name)
+                Line2D([], [], marker="o", ls="", color=_rgba(sc.cmap(sc.norm(v))), label=name)
                 for v, name in zip(values, names, strict=True)
             ]
             ax.legend(handles=handles, title="label", fontsize=8, loc="best")
@@ -203,6 +203,12 @@ def manifold_figure(
     return images_figure(
         x, "decoded manifold: z on standard-normal quantiles 5%..95%", n, value_range
     )
+
+
+def _rgba(color: Any) -> tuple[float, float, float, float]:
+    """A colormap's colour of one value as the RGBA tuple matplotlib's artists take."""
+    r, g, b, a = (float(c) for c in color)
+    return r, g, b, a
 
 
 def _feature_grid(d: int, row_height: float) -> tuple[Figure, list[Any]]:
