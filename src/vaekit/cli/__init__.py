@@ -161,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train data-parallel in N processes on this machine, started with torchrun (one "
         "per GPU with --device cuda); --batch-size stays the global batch (default: 1)",
     )
+    run.add_argument(
+        "--log",
+        choices=("tensorboard", "mlflow"),
+        help="track the run in TensorBoard (events in RUN/tensorboard) or MLflow "
+        "($MLFLOW_TRACKING_URI, else a file store in ./mlruns); needs the tracking extra: "
+        "pip install 'vaekit[tracking]' (default: off)",
+    )
+    run.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="with --log: the TensorBoard folder, or the MLflow file store (default: as above)",
+    )
     _common(p, device=False)
 
     p = command("evaluate", "importance-sampled log-likelihood, ELBO and latent diagnostics")

@@ -63,7 +63,7 @@ def train(args: argparse.Namespace) -> int:
     Under torchrun every rank runs this; rank 0 alone writes the report and prints.
     """
     if args.resume:
-        out, data = resume_folder(args), None
+        out, data, params = resume_folder(args), None, None
         extended = options.build(args, TrainConfig, base=api.read_config(out)["train"])
         if args.devices > 1:
             return launch(args, out)
@@ -77,6 +77,7 @@ def train(args: argparse.Namespace) -> int:
             options.build(args, c, bases.get(c)) for c in (DataConfig, ModelConfig, TrainConfig)
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
+        params = {"data": data_config, "model": model_config, "train": train_config}
         writable_folder(out)
         if args.devices > 1:
             return launch(args, out)
@@ -94,6 +95,9 @@ def train(args: argparse.Namespace) -> int:
             out=out,
             progress=progress(args),
         )
+    tracker = make_tracker(args, out, data, params)
+    if tracker is not None:
+        fit = functools.partial(fit, hooks=[tracker])
     try:
         model = fit()
     except KeyboardInterrupt:
@@ -116,6 +120,12 @@ def train(args: argparse.Namespace) -> int:
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
+    if tracker is not None:  # the final evaluation, cheap: k=100 and no probes
+        from vaekit.evaluation.evaluate import evaluate as run_evaluation
+
+        split = report.held_out(data)[0]
+        metrics = run_evaluation(model, data, split, k=100, probes=False)
+        tracker.close(metrics, [out / api.CONFIG_FILE, out / report.METRICS_FILE, path])
     if model.history and not args.quiet:
         last = model.history[-1]
         score = "val_elbo" if "val_elbo" in last else "train_elbo"
@@ -127,6 +137,24 @@ def train(args: argparse.Namespace) -> int:
         print(f"run folder: {out}")
     print(f"report: {path}")
     return 0
+
+
+def make_tracker(
+    args: argparse.Namespace, out: Path, data: Dataset | None, configs: dict[str, Any] | None
+) -> Any:
+    """``--log``: the tracking hook for the run in ``out`` (None without ``--log``), logging
+    ``configs`` (default: the resumed run's saved configuration) as hyperparameters."""
+    if args.log is None:
+        if args.log_dir is not None:
+            raise UsageError("--log-dir needs --log tensorboard or --log mlflow")
+        return None
+    from vaekit.training import tracking
+
+    saved = api.read_config(out) if configs is None else None
+    data = data if data is not None else load_dataset(saved["data"])
+    params = saved["raw"] if saved else {k: dataclasses.asdict(c) for k, c in configs.items()}
+    _, x, y = report.held_out(data)
+    return tracking.make_tracker(args.log, out, args.log_dir, x, y, params)
 
 
 def launch(args: argparse.Namespace, out: Path) -> int:

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm.auto import tqdm
 
-from vaekit._fast import fpenv, graphs, optim
+from vaekit._fast import fpenv, graphs, optim, precision
 from vaekit.config import TrainConfig
 from vaekit.errors import ConfigError, TrainingError
 from vaekit.model.vae import VAE, split_batches
@@ -52,6 +52,7 @@ class LoopState:
     best_epoch: int = 0
     bad_epochs: int = 0
     stop: bool = False  #: a hook may set this to end training after the current epoch
+    step_losses: Tensor | None = None  #: (S,) the last epoch's loss per step (mean per example)
 
 
 Hook = Callable[[LoopState], None]
@@ -265,6 +266,7 @@ def train(
     net, world = distributed.wrap(model), distributed.world_size()  # DDP with several ranks
     # vaekit's Adam: its step without torch's per-call wrapper
     update = optimizer.update if isinstance(optimizer, optim.Adam) else None
+    amp = precision.Mixed(device, config.precision, optimizer)  # autocast; fp16: grad scaler
 
     def optimise(
         x: Tensor,
@@ -275,22 +277,25 @@ def train(
         scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """One step on this rank's part of a batch: (loss, (2,) sums of log_px_z and kl_z)."""
-        t = net(x, beta, config.k, eps=eps, y=y, free_bits=config.free_bits, dreg=config.dreg)
+        with amp.autocast():
+            t = net(x, beta, config.k, eps=eps, y=y, free_bits=config.free_bits, dreg=config.dreg)
         # DDP averages over the ranks: scaled so, the gradient is the global batch's mean
         loss = -t.objective.sum() * scale
         if weights_l1:
             loss = loss + config.l1 * _l1(model) / n
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        amp.backward(loss)
         if config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        update(lr) if update is not None else optimizer.step()
+        amp.step(lambda: update(lr) if update is not None else optimizer.step())
         with torch.no_grad():
             return loss.detach(), torch.stack([t.log_px_z, t.kl_z]).sum(1)
 
     graphed = None
-    if graphs.usable(device, in_memory, world, config.cuda_graph) and isinstance(
-        optimizer, optim.Adam
+    if (
+        graphs.usable(device, in_memory, world, config.cuda_graph)
+        and isinstance(optimizer, optim.Adam)
+        and amp.graphable
     ):
         graphed = graphs.GraphedStep(
             functools.partial(optimise, scale=1 / config.batch_size),
@@ -349,7 +354,7 @@ def train(
             v = validate(model, x_val, y=y_val)
             record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl=v["kl"])
         record = distributed.broadcast(record)  # rank 0's record decides, on every rank
-        state.epoch = epoch
+        state.epoch, state.step_losses = epoch, losses
         state.history.append(record)
         score = record.get("val_elbo", train_elbo)
         if score > state.best_val:
