@@ -88,3 +88,38 @@ def test_without_the_extra_one_error_names_it(tmp_path, monkeypatch, kind, modul
 def test_hyperparameters_flatten_nested_configs():
     flat = tracking.hyperparameters({"model": {"hidden": (8, 4), "prior": None}, "lr": 0.1})
     assert flat == {"model.hidden": "8,4", "model.prior": "None", "lr": 0.1}
+
+
+def test_cli_train_logs_to_tensorboard(tmp_path):
+    import subprocess
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    args = ["train", "--epochs", "2", "--hidden", "8", "--out", str(run), "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-m", "vaekit", *args, "--log", "tensorboard"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "epoch/val_elbo", "final/nll", "final/elbo"} <= set(tags["scalars"])
+    assert set(tags["images"]) == {"samples", "reconstructions"}
+    assert (run / "README.md").read_text().startswith("---\nlibrary_name: vaekit\n")
+
+
+def test_cli_without_the_extra_fails_with_one_line(tmp_path, monkeypatch, capsys):
+    from vaekit.cli import main
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    args = ["train", "--epochs", "1", "--out", str(tmp_path / "r"), "--log", "mlflow"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "vaekit: error: logging to MLflow needs the 'tracking' extra (mlflow is missing): "
+        "pip install 'vaekit[tracking]'"
+    ]

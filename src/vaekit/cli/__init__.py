@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import options, search
+from vaekit.cli import export, options, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     search.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 
@@ -323,6 +324,8 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError(f"only train and evaluate run under torchrun, not {args.command}")
     if args.command == "search":
         return search.run(args)
+    if args.command == "export":
+        return export.run(args)
     return getattr(commands, args.command)(args)
 
 

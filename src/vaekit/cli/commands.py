@@ -36,7 +36,7 @@ from vaekit.errors import ConfigError
 from vaekit.model.vae import VAE
 from vaekit.training import distributed
 from vaekit.training.loop import resolve_device
-from vaekit.viz import report
+from vaekit.viz import model_card, report
 
 
 def progress(args: argparse.Namespace) -> bool | None:
@@ -120,6 +120,7 @@ def train(args: argparse.Namespace) -> int:
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
+    model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
     if tracker is not None:  # the final evaluation, cheap: k=100 and no probes
         from vaekit.evaluation.evaluate import evaluate as run_evaluation
 
