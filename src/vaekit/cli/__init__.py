@@ -1,5 +1,5 @@
 """The ``vaekit`` command (also ``python -m vaekit``): train, evaluate, sample, reconstruct,
-encode, interpolate, info, serve.
+encode, interpolate, info, serve, search, export.
 
 The training options are generated from :class:`~vaekit.config.ModelConfig`,
 :class:`~vaekit.config.TrainConfig` and :class:`~vaekit.data.DataConfig` (see
@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
   vaekit serve runs/m16                         # explore it at http://127.0.0.1:8000/
+  vaekit export runs/m16 --format onnx --out m16-onnx   # encoder/decoder for ONNX Runtime
 """
 
 SPLITS = ("train", "val", "test", "all")
