@@ -120,13 +120,13 @@ def train(args: argparse.Namespace) -> int:
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
-    model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
+    card = model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
     if tracker is not None:  # the final evaluation, cheap: k=100 and no probes
         from vaekit.evaluation.evaluate import evaluate as run_evaluation
 
         split = report.held_out(data)[0]
         metrics = run_evaluation(model, data, split, k=100, probes=False)
-        tracker.close(metrics, [out / api.CONFIG_FILE, out / report.METRICS_FILE, path])
+        tracker.close(metrics, [out / api.CONFIG_FILE, out / report.METRICS_FILE, path, card])
     if model.history and not args.quiet:
         last = model.history[-1]
         score = "val_elbo" if "val_elbo" in last else "train_elbo"
@@ -388,6 +388,7 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"wrote {out}")
     if own and out == run / report.EVALUATION_FILE and (run / report.REPORT_FILE).exists():
         print(f"report: {report.write_report(model, data, run, saved['raw'], evaluation=result)}")
+        model_card.write(run, model, saved["raw"], report.read_history(run), result)
     return 0
 
 

@@ -33,7 +33,7 @@ EVALUATION_KEYS = (
 )
 
 
-def _table(rows: Sequence[tuple[str, Any]], head: tuple[str, str] = ("", "")) -> str:
+def _table(rows: Sequence[tuple[str, Any]], head: tuple[str, str] = ("name", "value")) -> str:
     lines = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
     return "\n".join(lines)
@@ -76,12 +76,12 @@ def render(
         f"A variational autoencoder with a {model.config.latent_dim}-dimensional latent, "
         f"a {model.likelihood.name} likelihood p(x|z) and a {model.config.prior} prior p(z)"
         + (f", conditional on {model.y_dim} classes" if model.y_dim else "")
-        + ". Trained with [vaekit](https://pypi.org/project/vaekit/).\n"
+        + ", trained with vaekit.\n"
     )
     data_rows = [("dataset", name), ("example shape", list(model.shape)), ("values", model.kind)]
     data_rows += [(k, info[k]) for k in ("n_train", "n_val", "n_test") if k in info]
     data_rows.append(("standardised inside the model", model.standardized))
-    parts += ["## Data\n", _table(data_rows, ("", "")) + "\n"]
+    parts += ["## Data\n", _table(data_rows) + "\n"]
     model_config = config.get("model", to_dict(model.config))
     parts += ["## Configuration\n", "Model:\n", _table(list(model_config.items())) + "\n"]
     if "train" in config:
