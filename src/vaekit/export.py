@@ -15,6 +15,7 @@ The batch size B is dynamic. ``"torchscript"`` writes ``encoder.pt`` and ``decod
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import warnings
@@ -61,15 +62,16 @@ def example_inputs(model: VAE, batch: int = 3) -> dict[str, tuple[Tensor, ...]]:
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, *model.shape, generator=gen)  # (B, *shape)
     z = torch.randn(batch, model.config.latent_dim, generator=gen)  # (B, L)
-    y = (torch.arange(batch) % max(model.y_dim, 1),)
-    y_hot = (torch.nn.functional.one_hot(y[0], model.y_dim).float(),) if model.y_dim else ()
-    return {"encoder": (x, *y_hot), "decoder": (z, *y_hot)}
+    if not model.y_dim:
+        return {"encoder": (x,), "decoder": (z,)}
+    y = torch.nn.functional.one_hot(torch.arange(batch) % model.y_dim, model.y_dim).float()
+    return {"encoder": (x, y), "decoder": (z, y)}  # y (B, C)
 
 
 def card(model: VAE, fmt: str) -> dict[str, Any]:
     """The JSON card beside the exported networks: what goes in, what comes out, what it means."""
-    name = model.likelihood.name
-    cond = ["y"] if model.y_dim else []
+    name, L = model.likelihood.name, model.config.latent_dim
+    y = {"y": ["B", model.y_dim]} if model.y_dim else {}
     std = (
         {"x_loc": model.x_loc.tolist(), "x_scale": model.x_scale.tolist()}
         if model.standardized
@@ -90,16 +92,16 @@ def card(model: VAE, fmt: str) -> dict[str, Any]:
         "format": fmt,
         "files": {net: f"{net}{FORMATS[fmt]}" for net in ("encoder", "decoder")},
         "encoder": {
-            "inputs": {"x": ["B", *model.shape], **({"y": ["B", model.y_dim]} if cond else {})},
-            "outputs": {"loc": ["B", model.config.latent_dim], "log_var": ["B", "L"]},
+            "inputs": {"x": ["B", *model.shape], **y},
+            "outputs": {"loc": ["B", L], "log_var": ["B", L]},
             "meaning": "q(z|x) = Normal(loc, exp(0.5 * log_var)); x in data units",
         },
         "decoder": {
-            "inputs": {"z": ["B", model.config.latent_dim], **({"y": ["B", "C"]} if cond else {})},
+            "inputs": {"z": ["B", L], **y},
             "outputs": {"params": ["B", *model.shape]},
             "meaning": f"the parameters of p(x|z) in model space: {how}",
         },
-        "conditional": {"y": "one-hot class vectors (B, C) as float32"} if cond else None,
+        "conditional": "y: one-hot class vectors (B, C), float32" if model.y_dim else None,
         "likelihood": name,
         "gaussian_scale": scale,
         "prior": model.config.prior,
@@ -108,7 +110,7 @@ def card(model: VAE, fmt: str) -> dict[str, Any]:
         else f"the {model.config.prior} prior: draw z with vaekit (vaekit.load(run).pz())",
         "standardization": std,
         "data": {"shape": list(model.shape), "kind": model.kind},
-        "latent_dim": model.config.latent_dim,
+        "latent_dim": L,
     }
 
 
@@ -120,7 +122,7 @@ def export(model: VAE, out: str | Path, fmt: str = "onnx") -> Path:
         require("export", "ONNX export", "onnx", "onnxscript")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
     inputs = example_inputs(model)
     for net, wrap in (("encoder", Encoder), ("decoder", Decoder)):
         path = out / f"{net}{FORMATS[fmt]}"
