@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vaekit import api
-from vaekit.cli import options
+from vaekit.cli import options, tracking
 from vaekit.cli.console import (
     ARRAY_FORMATS,
     IMAGE_FORMATS,
@@ -95,7 +95,7 @@ def train(args: argparse.Namespace) -> int:
             out=out,
             progress=progress(args),
         )
-    tracker = make_tracker(args, out, data, params)
+    tracker = tracking.tracker_for(args, out, data, params)
     if tracker is not None:
         fit = functools.partial(fit, hooks=[tracker])
     try:
@@ -121,12 +121,9 @@ def train(args: argparse.Namespace) -> int:
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
     card = model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
-    if tracker is not None:  # the final evaluation, cheap: k=100 and no probes
-        from vaekit.evaluation.evaluate import evaluate as run_evaluation
-
-        split = report.held_out(data)[0]
-        metrics = run_evaluation(model, data, split, k=100, probes=False)
-        tracker.close(metrics, [out / api.CONFIG_FILE, out / report.METRICS_FILE, path, card])
+    if tracker is not None:
+        files = [out / api.CONFIG_FILE, out / report.METRICS_FILE, path, card]
+        tracking.finish(tracker, model, data, files)
     if model.history and not args.quiet:
         last = model.history[-1]
         score = "val_elbo" if "val_elbo" in last else "train_elbo"
@@ -138,24 +135,6 @@ def train(args: argparse.Namespace) -> int:
         print(f"run folder: {out}")
     print(f"report: {path}")
     return 0
-
-
-def make_tracker(
-    args: argparse.Namespace, out: Path, data: Dataset | None, configs: dict[str, Any] | None
-) -> Any:
-    """``--log``: the tracking hook for the run in ``out`` (None without ``--log``), logging
-    ``configs`` (default: the resumed run's saved configuration) as hyperparameters."""
-    if args.log is None:
-        if args.log_dir is not None:
-            raise UsageError("--log-dir needs --log tensorboard or --log mlflow")
-        return None
-    from vaekit.training import tracking
-
-    saved = api.read_config(out) if configs is None else None
-    data = data if data is not None else load_dataset(saved["data"])
-    params = saved["raw"] if saved else {k: dataclasses.asdict(c) for k, c in configs.items()}
-    _, x, y = report.held_out(data)
-    return tracking.make_tracker(args.log, out, args.log_dir, x, y, params)
 
 
 def launch(args: argparse.Namespace, out: Path) -> int:
