@@ -121,6 +121,7 @@ def fit(
         progress=progress,
     )
     vae.history = state.history
+    vae.run_config = run_config(model, train_config, data_config, dataset)  # for save's card
     return vae.eval()
 
 
@@ -146,25 +147,31 @@ def write_config(
     dataset: Dataset,
 ) -> None:
     """Save the resolved configuration of a run as ``out/config.json`` (atomically)."""
+    checkpoint.write_json(
+        Path(out) / CONFIG_FILE, run_config(model, train_config, data_config, dataset)
+    )
+
+
+def run_config(
+    model: ModelConfig, train_config: TrainConfig, data_config: DataConfig, dataset: Dataset
+) -> dict[str, Any]:
+    """The resolved configuration of a run, as config.json holds it."""
     from vaekit import __version__
 
-    checkpoint.write_json(
-        Path(out) / CONFIG_FILE,
-        {
-            "vaekit": __version__,
-            "model": to_dict(model),
-            "train": to_dict(train_config),
-            "data": to_dict(data_config),
-            "dataset": {
-                "name": dataset.name,
-                "shape": list(dataset.shape),
-                "kind": dataset.kind,
-                "n_train": len(dataset.x_train),
-                "n_val": len(dataset.x_val),
-                "n_test": len(dataset.x_test),
-            },
+    return {
+        "vaekit": __version__,
+        "model": to_dict(model),
+        "train": to_dict(train_config),
+        "data": to_dict(data_config),
+        "dataset": {
+            "name": dataset.name,
+            "shape": list(dataset.shape),
+            "kind": dataset.kind,
+            "n_train": len(dataset.x_train),
+            "n_val": len(dataset.x_val),
+            "n_test": len(dataset.x_test),
         },
-    )
+    }
 
 
 def read_config(out: str | Path) -> dict[str, Any]:
@@ -185,10 +192,22 @@ def read_config(out: str | Path) -> dict[str, Any]:
 
 
 def save(model: VAE, path: str | Path) -> Path:
-    """Save ``model`` to a folder (as ``model.safetensors``) or a ``.safetensors`` file."""
-    return checkpoint.save_model(model, path)
+    """Save ``model`` to a ``.safetensors`` file, or to a model folder: ``model.safetensors``
+    and a README.md model card that a model hub renders (:mod:`vaekit.viz.model_card`), with
+    the configuration and training curves of a model from :func:`fit`, and the evaluation of a
+    run folder's evaluation.json. Returns the weights' path."""
+    saved = checkpoint.save_model(model, path)
+    if Path(path).suffix != ".safetensors":
+        from vaekit.viz import model_card, report
+
+        is_run = (Path(path) / CONFIG_FILE).is_file()
+        config = read_config(path)["raw"] if is_run else getattr(model, "run_config", None)
+        history = getattr(model, "history", None) or report.read_history(path)
+        model_card.write(path, model, config, history, report.read_evaluation(path))
+    return saved
 
 
 def load(path: str | Path, device: str = "cpu") -> VAE:
-    """Load a model from a run folder or a ``.safetensors`` file written by :func:`save`."""
+    """Load a model from a run or model folder (:func:`save`; a model hub's download of one)
+    or a ``.safetensors`` file."""
     return checkpoint.load_model(path, resolve_device(device))

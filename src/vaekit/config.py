@@ -98,6 +98,12 @@ class TrainConfig:
     cuda_graph: bool = _help(
         "on a GPU, replay each training step as one CUDA graph (fast for small models)", True
     )
+    precision: str = _help(
+        "training arithmetic: fp32, bf16 (autocast, fp32 weights and optimizer) or fp16 "
+        "(GPU only, with a gradient scaler)",
+        "fp32",
+        choices=("fp32", "bf16", "fp16"),
+    )
 
     def __post_init__(self) -> None:
         checks = [
@@ -123,6 +129,11 @@ class TrainConfig:
             raise ConfigError("free_bits applies to the ELBO only; use k=1 with free_bits")
         if self.dreg and self.k == 1:
             raise ConfigError("dreg is a gradient estimator for the IWAE bound: set k > 1")
+        if self.precision not in _choices(type(self), "precision"):
+            choices = ", ".join(_choices(type(self), "precision"))
+            raise ConfigError(f"unknown precision {self.precision!r}; choose from {choices}")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ConfigError("precision fp16 needs a CUDA GPU; use bf16 on a CPU")
 
 
 def _choices(cls: type, name: str) -> tuple[str, ...]:

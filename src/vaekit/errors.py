@@ -34,3 +34,7 @@ class CheckpointError(VaekitError, ValueError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+class MissingExtraError(VaekitError, ImportError):
+    """A feature needs an optional extra (``pip install 'vaekit[extra]'``) that is not installed."""

@@ -73,6 +73,17 @@ def use_onednn() -> bool:
         return False
 
 
+def plain() -> bool:
+    """Whether a product must be torch's own: under autocast (oneDNN's op here is fp32 only),
+    and while tracing or exporting (TorchScript and ONNX know ``linear``, not oneDNN's op)."""
+    return (
+        torch.is_autocast_enabled("cpu")
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+    )
+
+
 class _OneDNNLinear(Function):
     """y = x W^T + b with the three products (forward, input and weight gradients) in oneDNN."""
 
@@ -97,7 +108,7 @@ class Linear(nn.Linear):
     """``nn.Linear`` with the fastest fp32 GEMM available on this CPU (see module docstring)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if not (x.device.type == "cpu" and x.dtype == torch.float32 and use_onednn()):
+        if not (x.device.type == "cpu" and x.dtype == torch.float32 and use_onednn()) or plain():
             return super().forward(x)
         # a plain row-major x: oneDNN takes a slow path for odd strides (a chunk of a tensor)
         x2 = x.reshape(-1, self.in_features).contiguous()  # (M, K)

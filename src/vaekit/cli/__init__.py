@@ -1,5 +1,5 @@
 """The ``vaekit`` command (also ``python -m vaekit``): train, evaluate, sample, reconstruct,
-encode, interpolate, info, serve.
+encode, interpolate, info, serve, search, export.
 
 The training options are generated from :class:`~vaekit.config.ModelConfig`,
 :class:`~vaekit.config.TrainConfig` and :class:`~vaekit.data.DataConfig` (see
@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import options, search
+from vaekit.cli import export, options, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
   vaekit serve runs/m16                         # explore it at http://127.0.0.1:8000/
+  vaekit export runs/m16 --format onnx --out m16-onnx   # encoder/decoder for ONNX Runtime
 """
 
 SPLITS = ("train", "val", "test", "all")
@@ -161,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train data-parallel in N processes on this machine, started with torchrun (one "
         "per GPU with --device cuda); --batch-size stays the global batch (default: 1)",
     )
+    run.add_argument(
+        "--log",
+        choices=("tensorboard", "mlflow"),
+        help="track the run in TensorBoard (events in RUN/tensorboard) or MLflow "
+        "($MLFLOW_TRACKING_URI, else a file store in ./mlruns); needs the tracking extra: "
+        "pip install 'vaekit[tracking]' (default: off)",
+    )
+    run.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="with --log: the TensorBoard folder, or the MLflow file store (default: as above)",
+    )
     _common(p, device=False)
 
     p = command("evaluate", "importance-sampled log-likelihood, ELBO and latent diagnostics")
@@ -270,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     search.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 
@@ -311,6 +325,8 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError(f"only train and evaluate run under torchrun, not {args.command}")
     if args.command == "search":
         return search.run(args)
+    if args.command == "export":
+        return export.run(args)
     return getattr(commands, args.command)(args)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vaekit import api
-from vaekit.cli import options
+from vaekit.cli import options, tracking
 from vaekit.cli.console import (
     ARRAY_FORMATS,
     IMAGE_FORMATS,
@@ -36,7 +36,7 @@ from vaekit.errors import ConfigError
 from vaekit.model.vae import VAE
 from vaekit.training import distributed
 from vaekit.training.loop import resolve_device
-from vaekit.viz import report
+from vaekit.viz import model_card, report
 
 
 def progress(args: argparse.Namespace) -> bool | None:
@@ -63,7 +63,7 @@ def train(args: argparse.Namespace) -> int:
     Under torchrun every rank runs this; rank 0 alone writes the report and prints.
     """
     if args.resume:
-        out, data = resume_folder(args), None
+        out, data, params = resume_folder(args), None, None
         extended = options.build(args, TrainConfig, base=api.read_config(out)["train"])
         if args.devices > 1:
             return launch(args, out)
@@ -77,6 +77,7 @@ def train(args: argparse.Namespace) -> int:
             options.build(args, c, bases.get(c)) for c in (DataConfig, ModelConfig, TrainConfig)
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
+        params = {"data": data_config, "model": model_config, "train": train_config}
         writable_folder(out)
         if args.devices > 1:
             return launch(args, out)
@@ -94,6 +95,9 @@ def train(args: argparse.Namespace) -> int:
             out=out,
             progress=progress(args),
         )
+    tracker = tracking.tracker_for(args, out, data, params)
+    if tracker is not None:
+        fit = functools.partial(fit, hooks=[tracker])
     try:
         model = fit()
     except KeyboardInterrupt:
@@ -116,6 +120,10 @@ def train(args: argparse.Namespace) -> int:
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
+    card = model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
+    if tracker is not None:
+        files = [out / api.CONFIG_FILE, out / report.METRICS_FILE, path, card]
+        tracking.finish(tracker, model, data, files)
     if model.history and not args.quiet:
         last = model.history[-1]
         score = "val_elbo" if "val_elbo" in last else "train_elbo"
@@ -360,6 +368,7 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"wrote {out}")
     if own and out == run / report.EVALUATION_FILE and (run / report.REPORT_FILE).exists():
         print(f"report: {report.write_report(model, data, run, saved['raw'], evaluation=result)}")
+        model_card.write(run, model, saved["raw"], report.read_history(run), result)
     return 0
 
 

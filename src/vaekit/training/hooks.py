@@ -41,6 +41,7 @@ class LoopState:
     stop: bool = False  #: a hook may set this to end training after the current epoch
     #: the weights (``model.state_dict()`` copies) of the best epoch so far
     best_weights: dict[str, Tensor] = field(default_factory=dict)
+    step_losses: Tensor | None = None  #: (S,) the last epoch's loss per step (mean per example)
 
 
 Hook = Callable[[LoopState], None]

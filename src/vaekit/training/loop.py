@@ -141,6 +141,7 @@ def _epoch(
             bar.update(1)
     seconds = time.perf_counter() - start
     bar.close()
+    state.step_losses = losses
     train_log_px_z, train_kl = (distributed.all_reduce_sum(sums) / step.n).tolist()
     return {
         "epoch": epoch,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from vaekit._fast import graphs, optim
+from vaekit._fast import graphs, optim, precision
 from vaekit.config import TrainConfig
 from vaekit.model.objectives import Terms
 from vaekit.model.vae import VAE
@@ -59,8 +59,10 @@ class Step:
         self.update: Callable[[Tensor | None], object] = (
             optimizer.update if isinstance(optimizer, optim.Adam) else lambda lr: optimizer.step()
         )
+        self.amp = precision.Mixed(model.device, config.precision, optimizer)  # fp16: a scaler
         self.graphed: graphs.GraphedStep | None = None
         usable = graphs.usable(model.device, in_memory, self.world, config.cuda_graph)
+        usable = usable and self.amp.graphable
         if usable and isinstance(optimizer, optim.Adam):  # a graph reads lr from a tensor
             self.graphed = graphs.GraphedStep(
                 functools.partial(self.eager, scale=1 / config.batch_size),
@@ -79,7 +81,8 @@ class Step:
         """The objective's terms per example (b,) for ``x`` (b, *shape), noise ``eps`` (b, L) or
         (k, b, L): the one place the model runs forward."""
         c = self.config
-        t: Terms = self.net(x, beta, c.k, eps=eps, y=y, free_bits=c.free_bits, dreg=c.dreg)
+        with self.amp.autocast():
+            t: Terms = self.net(x, beta, c.k, eps=eps, y=y, free_bits=c.free_bits, dreg=c.dreg)
         return t
 
     def eager(
@@ -98,10 +101,10 @@ class Step:
         if self.config.l1 > 0:
             loss = loss + self.config.l1 * _l1(self.model) / self.n
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.amp.backward(loss)
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
-        self.update(lr)
+        self.amp.step(lambda: self.update(lr))
         with torch.no_grad():
             return loss.detach(), torch.stack([t.log_px_z, t.kl_z]).sum(1)
 
