@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vaekit._fast import fpenv
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.likelihoods import BernoulliLikelihood
 from vaekit.model.priors import StandardNormal
@@ -89,14 +90,16 @@ def near_boundary(v: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """torch on one thread inside the block (the coder's determinism needs a fixed reduction
-    order), restored afterwards."""
-    threads = torch.get_num_threads()
+    """torch on one thread with gradual underflow inside the block (the coder's determinism
+    needs a fixed reduction order and a fixed floating-point mode), restored afterwards."""
+    threads, flush = torch.get_num_threads(), fpenv.flushing()
     torch.set_num_threads(1)
+    torch.set_flush_denormal(False)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+        torch.set_flush_denormal(flush)
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,12 @@ class Codec:
         """q(z|x) over the buckets, (L, B), from one example's quantized params (2, L)."""
         loc, log_var = torch.from_numpy(params)  # (L,), (L,)
         scale = torch.exp(0.5 * log_var)
-        cdf = torch.special.ndtr((self.edges[None, :] - loc[:, None]) / scale[:, None])
-        return torch.diff(cdf, dim=1).numpy()  # (L, B)
+        t = (self.edges[None, :] - loc[:, None]) / scale[:, None]  # (L, B + 1)
+        # |t| <= 37 keeps Phi(t) a normal float (Phi(-38) is subnormal: slow, and flushed to
+        # zero in some floating-point modes); masses below 2**-64 are far below the coder's
+        # resolution (2**-24), so they become exactly 0 on both sides
+        table = torch.diff(torch.special.ndtr(t.clamp(-37.0, 37.0)), dim=1)  # (L, B)
+        return table.masked_fill_(table < 2.0**-64, 0.0).numpy()
 
     @torch.no_grad()
     def likelihood_p(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:

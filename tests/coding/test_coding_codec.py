@@ -1,0 +1,133 @@
+"""Bits-back compression: exact round trips, determinism, the rate against the ELBO, refusals."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit.coding import bbans, codec, compress, compress_to, decompress
+from vaekit.config import ModelConfig
+from vaekit.errors import ConfigError, DataError
+from vaekit.model.vae import VAE
+
+Images = Callable[..., tuple[torch.Tensor, torch.Tensor]]  #: conftest.binary_images
+
+
+@pytest.mark.parametrize("n", [1, 37])
+def test_round_trip_is_exact_with_shape_and_dtype(
+    binary_model: VAE, n: int, images: Images
+) -> None:
+    x = images(n, seed=2)[0].numpy()  # (n, 1, 6, 6) float32
+    restored = decompress(binary_model, compress(binary_model, x))
+    assert restored.dtype == np.float32 and restored.shape == x.shape
+    assert np.array_equal(restored, x)
+    flat = x.reshape(n, -1).astype(bool)  # another shape and dtype, kept as given
+    again = vaekit.decompress(binary_model, vaekit.compress(binary_model, flat))
+    assert again.dtype == np.bool_ and np.array_equal(again, flat)
+
+
+def test_several_chunks_round_trip(
+    binary_model: VAE, monkeypatch: pytest.MonkeyPatch, images: Images
+) -> None:
+    monkeypatch.setattr(codec, "CHUNK_SIZE", 16)
+    x = images(41, seed=3)[0].to(torch.uint8)
+    data = compress(binary_model, x)
+    assert data.count(b"CHNK") >= 3  # 16 + 16 + 9
+    assert np.array_equal(decompress(binary_model, data), x.numpy())
+
+
+def test_conditional_model_codes_its_labels(conditional_model: VAE, images: Images) -> None:
+    x, y = images(25, seed=4)
+    data = compress(conditional_model, x, y)
+    restored, labels = decompress(conditional_model, data, return_labels=True)
+    assert np.array_equal(restored, x.numpy()) and np.array_equal(labels, y.numpy())
+    with pytest.raises(DataError, match="this model is conditional"):
+        compress(conditional_model, x)
+    with pytest.raises(DataError, match="integer labels"):
+        compress(conditional_model, x, torch.nn.functional.one_hot(y, 4).float())
+
+
+def test_the_same_bytes_whatever_the_threads(binary_model: VAE, images: Images) -> None:
+    x = images(30, seed=5)[0]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = compress(binary_model, x)
+        torch.set_num_threads(1)
+        one = compress(binary_model, x)
+        restored = decompress(binary_model, two)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two and np.array_equal(restored, x.numpy())
+    assert torch.get_num_threads() == threads  # restored after coding
+
+
+def test_batched_encoder_rounds_like_one_example_at_a_time(
+    binary_model: VAE, images: Images
+) -> None:
+    """Compression runs the encoder on a batch, decompression on one example: after rounding
+    to the grid the parameters must agree exactly."""
+    c = bbans.Codec(binary_model)
+    x = images(200, seed=6)[0].reshape(200, -1).numpy().astype(np.uint8)
+    batched = c.encoder_params(x, None)  # (200, 2, L)
+    alone = np.stack([c.one_params(xi, None) for xi in x])  # (200, 2, L)
+    assert np.array_equal(batched, alone)
+    assert np.all(np.ldexp(batched, bbans.GRID_BITS) % 1 == 0)  # on the grid
+
+
+def test_near_boundary_values_are_recomputed() -> None:
+    step = 2.0**-bbans.GRID_BITS
+    v = np.array([0.5 * step, 0.5 * step + 1e-13, 0.3 * step, 7.5 * step - 1e-12])
+    assert bbans.near_boundary(v).tolist() == [True, True, False, True]
+
+
+def test_posterior_table_is_the_gaussian_mass_per_bucket(binary_model: VAE) -> None:
+    c = bbans.Codec(binary_model, latent_bits=6)
+    params = np.array([[0.3, -2.0, 0.0, 1.0], [-1.0, -4.0, 0.0, 0.5]])  # (2, L): loc, log_var
+    table = c.posterior_table(params)  # (L, 64)
+    q = torch.distributions.Normal(torch.tensor(params[0]), torch.tensor(params[1]).mul(0.5).exp())
+    edges = torch.special.ndtri(torch.arange(65, dtype=torch.float64) / 64)
+    expected = torch.diff(q.cdf(edges[:, None]).T, dim=1).numpy()  # (L, 64)
+    np.testing.assert_allclose(table, expected, atol=1e-12)
+    np.testing.assert_allclose(table.sum(1), 1.0, atol=1e-12)
+    # the prior itself (loc 0, scale 1) puts equal mass 1/64 in every bucket
+    np.testing.assert_allclose(table[2], 1 / 64, rtol=1e-9)
+
+
+def test_rate_is_close_to_the_negative_elbo(binary_model: VAE, images: Images) -> None:
+    """BB-ANS costs -log p(x|z) - log p(z) + log q(z|x) per example: the -ELBO in bits, on
+    average over the popped z (Townsend et al. 2019), plus the initial bits and framing."""
+    x = images(300, seed=7)[0]
+    report = compress_to(binary_model, x, io.BytesIO())
+    torch.manual_seed(0)
+    neg_elbo = -torch.stack([binary_model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+    assert report.bits_per_dim > report.payload_bits_per_dim  # the overhead is counted
+    overhead = 8 * report.file_bytes - report.payload_bits_per_dim * report.count * report.dims
+    assert overhead == pytest.approx(report.overhead_bits_per_dim * report.count * report.dims)
+    assert report.initial_bits == 32 * (math.ceil(4 * 10 / 32) + 2)
+
+
+def test_unsupported_models_and_data_are_refused(binary_model: VAE, images: Images) -> None:
+    x = images(4)[0]
+    gaussian = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (1, 6, 6))
+    with pytest.raises(ConfigError, match="gaussian likelihood, which is not supported yet"):
+        compress(gaussian, x)
+    vamp = VAE(ModelConfig(latent_dim=2, hidden=(8,), prior="vampprior", components=3), (1, 6, 6))
+    with pytest.raises(ConfigError, match="vampprior prior, which is not supported yet"):
+        compress(vamp, x)
+    with pytest.raises(DataError, match="needs 0/1 data"):
+        compress(binary_model, x * 0.5)
+    with pytest.raises(DataError, match="codes examples of 36 values"):
+        compress(binary_model, x.reshape(4, -1)[:, :30])
+    with pytest.raises(DataError, match="empty"):
+        compress(binary_model, x[:0])
+    with pytest.raises(ConfigError, match="latent_bits"):
+        compress(binary_model, x, latent_bits=20)
