@@ -89,5 +89,7 @@ def test_damaged_file_is_one_line_and_exit_2(run: tuple[Path, np.ndarray], damag
 def test_grey_data_is_refused_with_exit_2(run: tuple[Path, np.ndarray]) -> None:
     folder, x = run
     np.save(folder / "grey.npy", x.astype(np.float32) * 0.5)
-    proc = vaekit("compress", folder / "run", "--data", folder / "grey.npy", "--out", "g.vkz")
+    out = folder / "grey.vkz"
+    proc = vaekit("compress", folder / "run", "--data", folder / "grey.npy", "--out", out)
     assert proc.returncode == 2 and "needs 0/1 data" in proc.stderr
+    assert not out.exists()  # no half-written file

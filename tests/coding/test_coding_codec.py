@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.coding import bbans, codec, compress, compress_to, decompress
+from vaekit.coding import bbans, codec, compress, compress_to, decompress, latent
 from vaekit.config import ModelConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.vae import VAE
@@ -115,14 +115,43 @@ def test_rate_is_close_to_the_negative_elbo(binary_model: VAE, images: Images) -
     assert report.initial_bits == 32 * (math.ceil(4 * 10 / 32) + 2)
 
 
+@pytest.mark.parametrize("prior", ["vampprior", "mixture"])
+def test_mixture_priors_round_trip_near_their_elbo(prior: str, images: Images) -> None:
+    """A Gaussian mixture p(z) is coded one latent dimension at a time."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=3, hidden=(16,), prior=prior, components=5)
+    model = VAE(config, (1, 6, 6), "binary").eval()
+    x = images(150, seed=10)[0]
+    f = io.BytesIO()
+    report = compress_to(model, x, f, latent_bits=8)
+    assert np.array_equal(decompress(model, f.getvalue()), x.numpy())
+    neg_elbo = -torch.stack([model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+
+
+def test_mixture_prior_table_is_the_mixture_mass(binary_model: VAE) -> None:
+    edges = torch.special.ndtri(torch.arange(17, dtype=torch.float64) / 16)
+    logits = torch.tensor([0.0, 1.0])
+    loc, scale = torch.tensor([[0.5, -1.0], [-0.25, 2.0]]), torch.tensor([[1.0, 0.5], [2.0, 0.25]])
+    prior = latent.MixtureBuckets(edges, logits, loc, scale)
+    pi = torch.softmax(logits.double(), 0)
+    normal = torch.distributions.Normal(loc.double(), scale.double())  # (K, L)
+    cdf = normal.cdf(edges[:, None, None])  # (17, K, L)
+    first = (pi[:, None] * torch.diff(cdf[:, :, 0], dim=0).T).sum(0)  # (16,) dimension 0
+    # within the rounding of the parameters to the 2**-12 grid
+    np.testing.assert_allclose(torch.mv(prior.mass[0].T, prior.w0), first, atol=1e-4)
+    w = prior.step(prior.w0, 0, 3)  # the component posterior after z_0 took bucket 3
+    mass3 = torch.diff(cdf[:, :, 0], dim=0)[3]  # (K,)
+    np.testing.assert_allclose(w, pi * mass3 / (pi * mass3).sum(), atol=1e-4)
+    assert torch.equal(prior.step(prior.w0 * 0, 0, 3), prior.w0)  # no mass: start again
+
+
 def test_unsupported_models_and_data_are_refused(binary_model: VAE, images: Images) -> None:
     x = images(4)[0]
     gaussian = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (1, 6, 6))
     with pytest.raises(ConfigError, match="gaussian likelihood, which is not supported yet"):
         compress(gaussian, x)
-    vamp = VAE(ModelConfig(latent_dim=2, hidden=(8,), prior="vampprior", components=3), (1, 6, 6))
-    with pytest.raises(ConfigError, match="vampprior prior, which is not supported yet"):
-        compress(vamp, x)
     with pytest.raises(DataError, match="needs 0/1 data"):
         compress(binary_model, x * 0.5)
     with pytest.raises(DataError, match="codes examples of 36 values"):

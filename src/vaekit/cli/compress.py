@@ -73,8 +73,12 @@ def compress(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".vkz",))
     x, y = split_x(data, split)
     y = conditions(model, y, data)
-    with open(out, "wb") as f:
-        report = compress_to(model, x, f, y, args.latent_bits)
+    try:
+        with open(out, "wb") as f:
+            report = compress_to(model, x, f, y, args.latent_bits)
+    except BaseException:
+        out.unlink(missing_ok=True)  # no half-written file left behind
+        raise
     neg_elbo = -float(model.elbo(x, y=y).elbo.mean()) / math.log(2) / report.dims
     if not args.quiet:
         rows = [

@@ -12,8 +12,9 @@ fixed overhead per chunk that the chunk's examples share. Decompression runs the
 reverse and ends with exactly the initial bits on the stack, which it checks.
 
 The latent is discretised into ``2**latent_bits`` buckets of equal mass under the standard
-normal prior per dimension (edges Phi^-1(i / B)), so p(z) is uniform over the buckets and q(z|x)
-is the Gaussian's mass in each bucket; the decoder sees the bucket's centre Phi^-1((i + 1/2) / B).
+normal per dimension (edges Phi^-1(i / B)); q(z|x) is the Gaussian's mass in each bucket, p(z)
+the prior's (uniform for N(0, I), dimension by dimension for a mixture: see
+:mod:`vaekit.coding.latent`); the decoder sees the bucket's centre Phi^-1((i + 1/2) / B).
 
 Determinism: coder and decoder must compute bit-identical probabilities. The networks run in
 float64 on one thread, the per-example networks in batches of one on both sides, and every
@@ -40,12 +41,18 @@ import torch
 from torch import Tensor
 
 from vaekit._fast import fpenv
+from vaekit.coding.latent import (
+    GRID_BITS,
+    MixtureBuckets,
+    UniformBuckets,
+    bucket_mass,
+    quantize,
+)
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.likelihoods import BernoulliLikelihood
-from vaekit.model.priors import StandardNormal
+from vaekit.model.priors import GaussianMixture, StandardNormal
 from vaekit.model.vae import VAE
 
-GRID_BITS = 12  #: network outputs are rounded to multiples of 2**-GRID_BITS
 GUARD = 1e-6  #: in grid steps: batched values this close to a rounding boundary are recomputed
 
 
@@ -60,26 +67,24 @@ def constriction() -> Any:
     return c
 
 
+MIXTURES = ("mixture", "vampprior")  #: priors whose p(z) is a GaussianMixture
+
+
 def check_model(model: VAE) -> None:
-    """:class:`ConfigError` unless bits-back coding supports ``model``: a Bernoulli likelihood
-    and the standard normal prior (labels, if conditional)."""
+    """:class:`ConfigError` unless bits-back coding supports ``model``: a Bernoulli likelihood,
+    and the standard normal prior or a Gaussian mixture one (the mixture, the VampPrior)."""
     if not isinstance(model.likelihood, BernoulliLikelihood):
         raise ConfigError(
             f"bits-back compression supports binary data with the Bernoulli likelihood; this "
             f"model has the {model.likelihood.name} likelihood, which is not supported yet"
         )
-    if not isinstance(model.prior, StandardNormal):
+    if not isinstance(model.prior, StandardNormal) and model.config.prior not in MIXTURES:
         raise ConfigError(
-            f"bits-back compression supports the standard normal prior; this model has the "
-            f"{model.config.prior} prior, which is not supported yet"
+            f"bits-back compression supports the normal, mixture and vampprior priors; this "
+            f"model has the {model.config.prior} prior, which is not supported yet"
         )
     if model.standardized:
         raise ConfigError("bits-back compression does not support standardized (real) data")
-
-
-def quantize(v: np.ndarray) -> np.ndarray:
-    """``v`` rounded to the nearest multiple of 2**-GRID_BITS (float64)."""
-    return np.round(np.ldexp(v, GRID_BITS)) * 2.0**-GRID_BITS
 
 
 def near_boundary(v: np.ndarray) -> np.ndarray:
@@ -129,6 +134,17 @@ class Codec:
         self.centres = torch.special.ndtri((i[:-1] + 0.5) / self.B)  # (B,)
         # enough bits for the first example's latent whatever q is: about L * latent_bits
         self.initial_words = math.ceil(self.L * latent_bits / 32) + 2
+        self.prior = self.latent_prior()
+
+    @torch.no_grad()
+    def latent_prior(self) -> UniformBuckets | MixtureBuckets:
+        """p(z) over the buckets: uniform for N(0, I), tabulated for a Gaussian mixture."""
+        if isinstance(self.net.prior, StandardNormal):
+            return UniformBuckets(self.B, self.L)
+        pz = self.net.pz()
+        if not isinstance(pz, GaussianMixture):  # pragma: no cover - check_model rules it out
+            raise ConfigError(f"the {type(pz).__name__} prior cannot be coded")
+        return MixtureBuckets(self.edges, pz.logits, pz.loc, pz.scale)
 
     # -- the model's distributions, as arrays of quantized parameters --------------------------
     def condition(self, y: np.ndarray | None) -> Tensor | None:
@@ -147,13 +163,7 @@ class Codec:
     def posterior_table(self, params: np.ndarray) -> np.ndarray:
         """q(z|x) over the buckets, (L, B), from one example's quantized params (2, L)."""
         loc, log_var = torch.from_numpy(params)  # (L,), (L,)
-        scale = torch.exp(0.5 * log_var)
-        t = (self.edges[None, :] - loc[:, None]) / scale[:, None]  # (L, B + 1)
-        # |t| <= 37 keeps Phi(t) a normal float (Phi(-38) is subnormal: slow, and flushed to
-        # zero in some floating-point modes); masses below 2**-64 are far below the coder's
-        # resolution (2**-24), so they become exactly 0 on both sides
-        table = torch.diff(torch.special.ndtr(t.clamp(-37.0, 37.0)), dim=1)  # (L, B)
-        return table.masked_fill_(table < 2.0**-64, 0.0).numpy()
+        return bucket_mass(self.edges, loc, log_var).numpy()
 
     @torch.no_grad()
     def likelihood_p(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:
@@ -192,7 +202,7 @@ class Codec:
                 z_idx = coder.decode(m.Categorical(perfect=False), self.posterior_table(params[i]))
                 p = self.likelihood_p(z_idx, yi)
                 coder.encode_reverse(x[i].astype(np.int32), m.Bernoulli(perfect=False), p)
-                coder.encode_reverse(z_idx, m.Uniform(self.B))
+                self.prior.push(coder, self.c, z_idx)
                 if self.y_dim > 1:
                     coder.encode_reverse(np.asarray(yi, dtype=np.int32), m.Uniform(self.y_dim))
             words = coder.get_compressed()
@@ -210,7 +220,7 @@ class Codec:
                 if self.y_dim > 1:
                     y[i] = coder.decode(m.Uniform(self.y_dim), 1)[0]
                 yi = None if y is None else y[i : i + 1]
-                z_idx = coder.decode(m.Uniform(self.B), self.L)
+                z_idx = self.prior.pop(coder, self.c)
                 xi = coder.decode(m.Bernoulli(perfect=False), self.likelihood_p(z_idx, yi))
                 x[i] = xi
                 params = self.one_params(xi, None if y is None else y[i])
