@@ -114,13 +114,18 @@ def decompress(args: argparse.Namespace) -> int:
             out, mode="w+", dtype=np.dtype(header.dtype), shape=(header.count, *header.shape)
         )
         labels, at = [], 0
-        for xc, yc in chunks:
-            x[at : at + len(xc)] = xc
-            if png is not None:
-                write_pngs(xc, png, at)
-            labels += [] if yc is None else list(yc)
-            at += len(xc)
-        x.flush()
+        try:
+            for xc, yc in chunks:
+                x[at : at + len(xc)] = xc
+                if png is not None:
+                    write_pngs(xc, png, at)
+                labels += [] if yc is None else list(yc)
+                at += len(xc)
+            x.flush()
+        except BaseException:
+            del x
+            out.unlink(missing_ok=True)  # no half-restored array left behind
+            raise
     if labels:
         np.save(out.with_suffix(".labels.npy"), np.asarray(labels, dtype=np.int64))
     if not args.quiet:

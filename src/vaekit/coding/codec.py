@@ -1,8 +1,9 @@
 """Lossless compression with a trained model: :func:`compress` and :func:`decompress`.
 
 Binary data (values 0 and 1) under a model with the Bernoulli likelihood and the standard normal
-prior is coded with bits-back ANS (:mod:`vaekit.coding.bbans`) into a .vkz file
-(:mod:`vaekit.coding.container`), chunk by chunk. A conditional model's labels are coded too.
+or a Gaussian mixture prior (mixture, VampPrior) is coded with bits-back ANS
+(:mod:`vaekit.coding.bbans`) into a .vkz file (:mod:`vaekit.coding.container`), chunk by chunk.
+A conditional model's labels are coded too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor
 
 from vaekit.coding.bbans import Codec, check_model
 from vaekit.coding.container import (
+    VERSION,
     CorruptFileError,
     Header,
     ModelMismatchError,
@@ -46,6 +48,7 @@ class Report:
     file_bytes: int  #: the whole file
     header_bytes: int  #: the header and end marker
     initial_bits: int  #: the bits-back initial bits over all chunks
+    chunks: int  #: ANS stacks (each with its initial bits and 20 bytes of framing)
     seconds: float  #: wall time of the coding
 
     @property
@@ -61,8 +64,7 @@ class Report:
     @property
     def payload_bits_per_dim(self) -> float:
         """The stacks' bits less their initial bits, per value: the bits-back rate itself."""
-        chunks = math.ceil(self.count / CHUNK_SIZE)
-        framing = 8 * (self.header_bytes + 20 * chunks) + self.initial_bits
+        framing = 8 * (self.header_bytes + 20 * self.chunks) + self.initial_bits
         return (8 * self.file_bytes - framing) / (self.count * self.dims)
 
 
@@ -105,7 +107,7 @@ def compress_to(
     start = time.perf_counter()
     codec = Codec(model, latent_bits)
     header = Header(
-        1,
+        VERSION,
         weights_sha256(model),
         tuple(int(s) for s in a.shape[1:]),
         a.dtype.str,
@@ -115,14 +117,15 @@ def compress_to(
         labels is not None,
     )
     size = write_header(f, header)
-    header_bytes, initial = size + 12, 0
+    header_bytes, initial, chunks = size + 12, 0, 0
     for s in range(0, len(a), CHUNK_SIZE):
         xc, yc = flat[s : s + CHUNK_SIZE], None if labels is None else labels[s : s + CHUNK_SIZE]
         words, stats = codec.encode(xc, yc)
         size += write_chunk(f, len(xc), words, _crc(xc, yc))
-        initial += stats.initial_bits
+        initial, chunks = initial + stats.initial_bits, chunks + 1
     size += write_end(f, len(a))
-    return Report(len(a), flat.shape[1], size, header_bytes, initial, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Report(len(a), flat.shape[1], size, header_bytes, initial, chunks, seconds)
 
 
 def compress(
