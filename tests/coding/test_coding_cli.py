@@ -93,3 +93,16 @@ def test_grey_data_is_refused_with_exit_2(run: tuple[Path, np.ndarray]) -> None:
     proc = vaekit("compress", folder / "run", "--data", folder / "grey.npy", "--out", out)
     assert proc.returncode == 2 and "needs 0/1 data" in proc.stderr
     assert not out.exists()  # no half-written file
+
+
+def test_pngs_are_one_bit_for_binary_and_grey_for_eight_bit(tmp_path: Path) -> None:
+    from vaekit.cli.compress import write_pngs
+
+    grey = (np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6) * 7) / 255  # levels 0..245
+    write_pngs(grey, tmp_path, 7, binary=False)
+    (tmp_path / "bin").mkdir()
+    write_pngs((grey > 0.5).astype(np.float32), tmp_path / "bin", 0, binary=True)
+    with Image.open(tmp_path / "00007.png") as im:
+        assert im.mode == "L" and np.array_equal(np.asarray(im), np.arange(36).reshape(6, 6) * 7)
+    with Image.open(tmp_path / "bin" / "00000.png") as im:
+        assert im.mode == "1" and np.array_equal(np.asarray(im), grey[0, 0] > 0.5)

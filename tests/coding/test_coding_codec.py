@@ -150,11 +150,43 @@ def test_mixture_prior_table_is_the_mixture_mass(binary_model: VAE) -> None:
     assert torch.equal(prior.step(prior.w0 * 0, 0, 3), prior.w0)  # no mass: start again
 
 
+def test_eight_bit_grey_data_under_a_gaussian_likelihood(images: Images) -> None:
+    """Values k / 255 are coded with the Gaussian's mass on each level's bin: about the
+    continuous -ELBO plus log2(255) bits per value where the scale spans many levels."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=3, hidden=(16,), likelihood="gaussian", gaussian_scale=0.1)
+    model = VAE(config, (1, 6, 6), "grey").eval()
+    last = model.decoder.net[-1]  # means 0.5 everywhere: no mass beyond [0, 1] to renormalise
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(0.5)
+    k = 60 + 120 * images(120, seed=11)[0] + torch.randint(0, 20, (120, 1, 6, 6))  # 60..199
+    x = k.float() / 255  # float32, as loaders compute it
+    f = io.BytesIO()
+    report = compress_to(model, x, f)
+    restored = decompress(model, f.getvalue())
+    assert restored.dtype == np.float32 and np.array_equal(restored, x.numpy())
+    neg_elbo = -torch.stack([model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims + math.log2(255)  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+    with pytest.raises(DataError, match="8-bit grey data"):
+        compress(model, x + 0.001)
+    with pytest.raises(DataError, match="8-bit grey data"):
+        compress(model, k.to(torch.uint8))
+
+
 def test_unsupported_models_and_data_are_refused(binary_model: VAE, images: Images) -> None:
     x = images(4)[0]
-    gaussian = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (1, 6, 6))
-    with pytest.raises(ConfigError, match="gaussian likelihood, which is not supported yet"):
-        compress(gaussian, x)
+    cb = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="continuous-bernoulli"), (1, 6, 6))
+    with pytest.raises(
+        ConfigError, match="continuous-bernoulli likelihood, which is not supported"
+    ):
+        compress(cb, x)
+    loc, scale = torch.full((1, 6, 6), 0.5), torch.full((1, 6, 6), 2.0)
+    config = ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian")
+    standardized = VAE(config, (1, 6, 6), "real", loc, scale)
+    with pytest.raises(ConfigError, match="on standardized data"):
+        compress(standardized, x)
     with pytest.raises(DataError, match="needs 0/1 data"):
         compress(binary_model, x * 0.5)
     with pytest.raises(DataError, match="codes examples of 36 values"):

@@ -20,11 +20,12 @@ def add_parsers(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "compress",
-        help="losslessly compress binary data with the run's model (bits-back ANS) into a .vkz",
+        help="losslessly compress data with the run's model (bits-back ANS) into a .vkz file",
         description=textwrap.fill(
             "Bits-back ANS coding (Townsend et al. 2019) with the run's model: about the "
-            "model's negative ELBO in bits per example. Needs binary (0/1) data, a Bernoulli "
-            "likelihood and the standard normal prior, and the compress extra: "
+            "model's negative ELBO in bits per example. Codes binary (0/1) data under the "
+            "Bernoulli likelihood and 8-bit grey data under the Gaussian one, with the normal, "
+            "mixture or vampprior prior. Needs the compress extra: "
             "pip install 'vaekit[compress]'.",
             98,
         ),
@@ -118,7 +119,7 @@ def decompress(args: argparse.Namespace) -> int:
             for xc, yc in chunks:
                 x[at : at + len(xc)] = xc
                 if png is not None:
-                    write_pngs(xc, png, at)
+                    write_pngs(xc, png, at, binary=binary_images(model))
                 labels += [] if yc is None else list(yc)
                 at += len(xc)
             x.flush()
@@ -140,13 +141,21 @@ def image_hw(shape: tuple[int, ...]) -> tuple[int, int] | None:
     return None
 
 
-def write_pngs(x: Any, folder: Path, start: int) -> None:
-    """Each binary image of ``x`` (n, ...) as a 1-bit PNG, folder/NNNNN.png numbered from
-    ``start``."""
+def binary_images(model: Any) -> bool:
+    """Whether the model codes binary images (1-bit PNGs) rather than 8-bit grey ones."""
+    from vaekit.model.likelihoods import BernoulliLikelihood
+
+    return isinstance(model.likelihood, BernoulliLikelihood)
+
+
+def write_pngs(x: Any, folder: Path, start: int, binary: bool) -> None:
+    """Each image of ``x`` (n, ...) as a PNG, folder/NNNNN.png numbered from ``start``: 1-bit
+    for binary images, 8-bit grey (values k / 255 -> k) otherwise."""
     import numpy as np
     from PIL import Image
 
     for i, xi in enumerate(x):
         h, w = image_hw(xi.shape)  # type: ignore[misc]
-        pixels = np.asarray(xi).reshape(h, w).astype(bool)
+        a = np.asarray(xi, dtype=np.float64).reshape(h, w)
+        pixels = a.astype(bool) if binary else np.rint(a * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"{start + i:05d}.png")

@@ -48,8 +48,8 @@ from vaekit.coding.latent import (
     bucket_mass,
     quantize,
 )
+from vaekit.coding.pixels import BinaryPixels, GreyLevels, make_pixels
 from vaekit.errors import ConfigError, DataError
-from vaekit.model.likelihoods import BernoulliLikelihood
 from vaekit.model.priors import GaussianMixture, StandardNormal
 from vaekit.model.vae import VAE
 
@@ -71,20 +71,15 @@ MIXTURES = ("mixture", "vampprior")  #: priors whose p(z) is a GaussianMixture
 
 
 def check_model(model: VAE) -> None:
-    """:class:`ConfigError` unless bits-back coding supports ``model``: a Bernoulli likelihood,
-    and the standard normal prior or a Gaussian mixture one (the mixture, the VampPrior)."""
-    if not isinstance(model.likelihood, BernoulliLikelihood):
-        raise ConfigError(
-            f"bits-back compression supports binary data with the Bernoulli likelihood; this "
-            f"model has the {model.likelihood.name} likelihood, which is not supported yet"
-        )
+    """:class:`ConfigError` unless bits-back coding supports ``model``: a likelihood of
+    :func:`~vaekit.coding.pixels.make_pixels`, and the standard normal prior or a Gaussian
+    mixture one (the mixture, the VampPrior)."""
+    make_pixels(model, math.prod(model.shape))
     if not isinstance(model.prior, StandardNormal) and model.config.prior not in MIXTURES:
         raise ConfigError(
             f"bits-back compression supports the normal, mixture and vampprior priors; this "
             f"model has the {model.config.prior} prior, which is not supported yet"
         )
-    if model.standardized:
-        raise ConfigError("bits-back compression does not support standardized (real) data")
 
 
 def near_boundary(v: np.ndarray) -> np.ndarray:
@@ -117,7 +112,7 @@ class ChunkStats:
 
 
 class Codec:
-    """BB-ANS for one model: ``encode`` a chunk of binary examples into 32-bit words, ``decode``
+    """BB-ANS for one model: ``encode`` a chunk of examples into 32-bit words, ``decode``
     them back. ``latent_bits``: log2 of the number of latent buckets per dimension."""
 
     def __init__(self, model: VAE, latent_bits: int = 10) -> None:
@@ -135,6 +130,7 @@ class Codec:
         # enough bits for the first example's latent whatever q is: about L * latent_bits
         self.initial_words = math.ceil(self.L * latent_bits / 32) + 2
         self.prior = self.latent_prior()
+        self.pixels: BinaryPixels | GreyLevels = make_pixels(self.net, self.D)
 
     @torch.no_grad()
     def latent_prior(self) -> UniformBuckets | MixtureBuckets:
@@ -155,8 +151,8 @@ class Codec:
 
     @torch.no_grad()
     def posterior_params(self, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
-        """Quantized (loc, log_var) of q(z|x) for binary x (n, D): (n, 2, L) float64."""
-        xt = torch.as_tensor(x, dtype=torch.float64).reshape(len(x), *self.shape)
+        """Unrounded (loc, log_var) of q(z|x) for symbols x (n, D): (n, 2, L) float64."""
+        xt = torch.from_numpy(self.pixels.values(x)).reshape(len(x), *self.shape)
         loc, log_var = self.net.encoder(xt, self.condition(y))  # (n, L) each
         return np.stack([loc.numpy(), log_var.numpy()], axis=1)  # (n, 2, L)
 
@@ -166,11 +162,10 @@ class Codec:
         return bucket_mass(self.edges, loc, log_var).numpy()
 
     @torch.no_grad()
-    def likelihood_p(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:
-        """p(x_d = 1 | z) (D,) float64 for one example's latent buckets z_idx (L,)."""
+    def likelihood_params(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        """The quantized parameters (D,) of p(x|z) for one example's latent buckets (L,)."""
         z = self.centres[torch.from_numpy(z_idx.astype(np.int64))][None]  # (1, L)
-        logits = quantize(self.net.decoder(z, self.condition(y)).numpy()[0])  # (D,)
-        return torch.sigmoid(torch.from_numpy(logits)).numpy()
+        return self.pixels.params(self.net.decoder(z, self.condition(y))[0])  # (D,)
 
     def encoder_params(self, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
         """Quantized posterior params (n, 2, L): one batched call, and a call per example where
@@ -191,8 +186,8 @@ class Codec:
         return rng.integers(0, 2**32, self.initial_words, dtype=np.uint32)
 
     def encode(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
-        """Code binary examples x (n, D) int (labels y (n,) for a conditional model) into one
-        stack: the words (uint32) and what they cost."""
+        """Code examples x (n, D) of symbols (:mod:`vaekit.coding.pixels`; labels y (n,) for a
+        conditional model) into one stack: the words (uint32) and what they cost."""
         m = self.c.stream.model
         with one_thread():
             params = self.encoder_params(x, y)  # (n, 2, L)
@@ -200,8 +195,7 @@ class Codec:
             for i in range(len(x)):
                 yi = None if y is None else y[i : i + 1]
                 z_idx = coder.decode(m.Categorical(perfect=False), self.posterior_table(params[i]))
-                p = self.likelihood_p(z_idx, yi)
-                coder.encode_reverse(x[i].astype(np.int32), m.Bernoulli(perfect=False), p)
+                self.pixels.push(coder, self.c, x[i], self.likelihood_params(z_idx, yi))
                 self.prior.push(coder, self.c, z_idx)
                 if self.y_dim > 1:
                     coder.encode_reverse(np.asarray(yi, dtype=np.int32), m.Uniform(self.y_dim))
@@ -209,7 +203,7 @@ class Codec:
         return words, ChunkStats(len(x), 32 * len(words), 32 * self.initial_words)
 
     def decode(self, words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The n examples (n, D) uint8 and labels (n,) (None if unconditional) of a stack
+        """The n examples' symbols (n, D) uint8 and labels (n,) (None if unconditional) of a stack
         written by :meth:`encode`; :class:`DataError` if the stack does not decode cleanly."""
         m = self.c.stream.model
         x = np.empty((n, self.D), dtype=np.uint8)
@@ -221,7 +215,7 @@ class Codec:
                     y[i] = coder.decode(m.Uniform(self.y_dim), 1)[0]
                 yi = None if y is None else y[i : i + 1]
                 z_idx = self.prior.pop(coder, self.c)
-                xi = coder.decode(m.Bernoulli(perfect=False), self.likelihood_p(z_idx, yi))
+                xi = self.pixels.pop(coder, self.c, self.likelihood_params(z_idx, yi))
                 x[i] = xi
                 params = self.one_params(xi, None if y is None else y[i])
                 table = self.posterior_table(params)

@@ -1,7 +1,7 @@
 """Lossless compression with a trained model: :func:`compress` and :func:`decompress`.
 
-Binary data (values 0 and 1) under a model with the Bernoulli likelihood and the standard normal
-or a Gaussian mixture prior (mixture, VampPrior) is coded with bits-back ANS
+Binary data under the Bernoulli likelihood, or 8-bit grey data under the Gaussian one, with the
+standard normal or a Gaussian mixture prior (mixture, VampPrior) is coded with bits-back ANS
 (:mod:`vaekit.coding.bbans`) into a .vkz file (:mod:`vaekit.coding.container`), chunk by chunk.
 A conditional model's labels are coded too.
 """
@@ -33,6 +33,7 @@ from vaekit.coding.container import (
     write_end,
     write_header,
 )
+from vaekit.coding.pixels import make_pixels
 from vaekit.errors import DataError
 from vaekit.model.vae import VAE
 
@@ -69,7 +70,7 @@ class Report:
 
 
 def _check(model: VAE, x: np.ndarray | Tensor, y: np.ndarray | Tensor | None) -> tuple:
-    """(x as an (N, D) uint8 array, x's NumPy version, labels (N,) int64 or None)."""
+    """(x's symbols (N, D) uint8, x as a NumPy array, labels (N,) int64 or None)."""
     check_model(model)
     a = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
     dims = math.prod(model.shape)
@@ -77,8 +78,6 @@ def _check(model: VAE, x: np.ndarray | Tensor, y: np.ndarray | Tensor | None) ->
         raise DataError("x is empty: no examples to compress")
     if math.prod(a.shape[1:]) != dims:
         raise DataError(f"x has shape {a.shape}; this model codes examples of {dims} values")
-    if not np.isin(a, (0, 1)).all():
-        raise DataError("bits-back compression with the Bernoulli likelihood needs 0/1 data")
     labels = None
     if model.y_dim or y is not None:
         model.condition(y, len(a))  # DataError for a missing, misshapen or out-of-range y
@@ -86,7 +85,7 @@ def _check(model: VAE, x: np.ndarray | Tensor, y: np.ndarray | Tensor | None) ->
         if not np.issubdtype(t.dtype, np.integer):
             raise DataError("compression codes integer labels y (N,), not condition vectors")
         labels = np.broadcast_to(t.reshape(-1), (len(a),)).astype(np.int64)
-    return a.reshape(len(a), dims).astype(np.uint8), a, labels
+    return make_pixels(model, dims).symbols(a.reshape(len(a), dims)), a, labels
 
 
 def _crc(x: np.ndarray, y: np.ndarray | None) -> int:
@@ -101,8 +100,9 @@ def compress_to(
     y: np.ndarray | Tensor | None = None,
     latent_bits: int = 10,
 ) -> Report:
-    """Compress binary examples ``x`` (N, ...) of 0/1 values (labels ``y`` (N,) for a
-    conditional model) into the file object ``f``; what it achieved."""
+    """Compress examples ``x`` (N, ...) (0/1 values for a Bernoulli likelihood, 8-bit grey
+    values k / 255 for a Gaussian one; labels ``y`` (N,) for a conditional model) into the file
+    object ``f``; what it achieved."""
     flat, a, labels = _check(model, x, y)
     start = time.perf_counter()
     codec = Codec(model, latent_bits)
@@ -131,8 +131,9 @@ def compress_to(
 def compress(
     model: VAE, x: np.ndarray | Tensor, y: np.ndarray | Tensor | None = None, latent_bits: int = 10
 ) -> bytes:
-    """Losslessly compress binary examples ``x`` (N, ...) of 0/1 values with bits-back ANS under
-    ``model`` (Townsend et al. 2019): about the model's negative ELBO in bits per example.
+    """Losslessly compress examples ``x`` (N, ...) with bits-back ANS under ``model`` (Townsend
+    et al. 2019): 0/1 values for a Bernoulli likelihood, 8-bit grey values k / 255 for a Gaussian
+    one: about the model's negative ELBO in bits per example.
     A conditional model needs integer labels ``y`` (N,), which are coded too. Returns the .vkz
     bytes; :func:`decompress` with the same model restores ``x`` bit for bit (shape and dtype)."""
     f = open_bytes(b"")
@@ -171,7 +172,7 @@ def decompress_chunks(
                     "a chunk decoded to data that fails its CRC-32: the file is corrupt, or this "
                     "machine computed the model's probabilities differently"
                 )
-            yield x.astype(np.dtype(header.dtype)).reshape(n, *header.shape), y
+            yield codec.pixels.restore(x, np.dtype(header.dtype)).reshape(n, *header.shape), y
 
     return header, chunks()
 
