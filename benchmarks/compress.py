@@ -1,13 +1,15 @@
-"""Lossless compression of statically binarized MNIST test images: vaekit's bits-back ANS beside
-the model's -ELBO and NLL and beside generic codecs, all on the same images in one run.
+"""Lossless compression of MNIST test images: vaekit's bits-back ANS beside the model's -ELBO and
+NLL and beside generic codecs, all on the same images in one run.
 
     VAEKIT_DATA_DIR=../shared/data OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compress.py \\
         --model runs/static/normal_1.safetensors --n 10000
 
-``--model``: a model saved by ``benchmarks/static_mnist_nll.py --save DIR`` (or ``vaekit.save``)
-for binarized MNIST with the standard normal prior. Rates are bits per pixel (bits/dim) of the
-whole output: vaekit's .vkz file with its header and initial bits; gzip -9, bzip2 -9 and xz -9e of
-the images packed 8 pixels a byte (``np.packbits``) and of one byte a pixel; PNG (1-bit, Pillow
+``--model``: a saved model (a ``.safetensors`` file of ``benchmarks/static_mnist_nll.py --save
+DIR`` or ``vaekit.save``, or a run folder) for ``--dataset``: ``binarized-mnist`` (the static
+binarization, a Bernoulli likelihood), or ``mnist`` / ``fashion-mnist`` as 8-bit grey images (a
+Gaussian likelihood). Rates are bits per pixel (bits/dim) of the whole output: vaekit's .vkz file
+with its header and initial bits; gzip -9, bzip2 -9 and xz -9e of one byte a pixel (and, for
+binary images, of the pixels packed 8 a byte, ``np.packbits``); PNG (1-bit or 8-bit grey, Pillow
 ``optimize=True``) and WebP lossless (``method=6``), each per image (the sum of the files) and as
 one mosaic of all the images. Published (Townsend et al. 2019, the first 10,000 images...):
 BB-ANS 0.19, bz2 0.25, gzip 0.33, PNG 0.78, WebP 0.44.
@@ -36,24 +38,27 @@ from vaekit.training import checkpoint
 LN2 = math.log(2)
 
 
-def generic_rates(x: np.ndarray) -> dict[str, float]:
-    """Bits per pixel of generic codecs on binary images x (N, H, W) uint8 0/1."""
+def generic_rates(x: np.ndarray, binary: bool) -> dict[str, float]:
+    """Bits per pixel of generic codecs on images x (N, H, W) uint8: 0/1 if ``binary``, else
+    grey levels 0..255."""
     n, h, w = x.shape
     pixels = x.size
-    packed, raw = np.packbits(x.reshape(n, -1), axis=1).tobytes(), x.tobytes()
+    raw = x.tobytes()
+    packed = np.packbits(x.reshape(n, -1), axis=1).tobytes() if binary else None
     rates = {}
     for name, fn in (
         ("gzip -9", lambda b: gzip.compress(b, 9, mtime=0)),
         ("bzip2 -9", lambda b: bz2.compress(b, 9)),
         ("xz -9e", lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME)),
     ):
-        rates[f"{name} (packed bits)"] = 8 * len(fn(packed)) / pixels
+        if packed is not None:
+            rates[f"{name} (packed bits)"] = 8 * len(fn(packed)) / pixels
         rates[f"{name} (a byte a pixel)"] = 8 * len(fn(raw)) / pixels
 
     def size(image: Image.Image, fmt: str) -> int:
         buf = io.BytesIO()
         if fmt == "PNG":
-            image.convert("1").save(buf, "PNG", optimize=True)
+            image.convert("1" if binary else "L").save(buf, "PNG", optimize=True)
         else:
             image.convert("L").save(buf, "WEBP", lossless=True, quality=100, method=6)
         return len(buf.getvalue())
@@ -64,17 +69,25 @@ def generic_rates(x: np.ndarray) -> dict[str, float]:
     for i in range(n):
         r, c = divmod(i, cols)
         mosaic[r * h : (r + 1) * h, c * w : (c + 1) * w] = x[i]
-    for fmt, name in (("PNG", "PNG (1-bit, optimize)"), ("WEBP", "WebP lossless")):
-        total = sum(size(Image.fromarray(xi * 255), fmt) for xi in x)
+    scale = 255 if binary else 1
+    png = "PNG (1-bit, optimize)" if binary else "PNG (8-bit grey, optimize)"
+    for fmt, name in (("PNG", png), ("WEBP", "WebP lossless")):
+        total = sum(size(Image.fromarray(xi * scale), fmt) for xi in x)
         rates[f"{name}, one file per image"] = 8 * total / pixels
         if fmt == "PNG" or max(mosaic.shape) <= 16383:  # WebP's largest side
-            rates[f"{name}, one mosaic"] = 8 * size(Image.fromarray(mosaic * 255), fmt) / pixels
+            rates[f"{name}, one mosaic"] = 8 * size(Image.fromarray(mosaic * scale), fmt) / pixels
     return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="a saved .safetensors model")
+    parser.add_argument("--model", required=True, help="a saved .safetensors model or run folder")
+    parser.add_argument(
+        "--dataset",
+        default="binarized-mnist",
+        choices=("binarized-mnist", "mnist", "fashion-mnist"),
+        help="the test images (mnist, fashion-mnist: 8-bit grey)",
+    )
     parser.add_argument("--n", type=int, default=10_000, help="test images (the first N)")
     parser.add_argument("--k", type=int, default=1000, help="importance samples for the NLL")
     parser.add_argument("--elbo-samples", type=int, default=10, help="samples for the -ELBO")
@@ -82,12 +95,15 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data = load_dataset(DataConfig("binarized-mnist", data_dir=str(data_dir())))
-    x = data.x_test[: args.n].numpy().astype(np.uint8)  # (N, 1, 28, 28) 0/1
+    data = load_dataset(DataConfig(args.dataset, data_dir=str(data_dir())))
+    binary = args.dataset == "binarized-mnist"
+    # 0/1 as uint8, or the loader's float32 k / 255 (what the model was trained on)
+    x = data.x_test[: args.n].numpy()  # (N, 1, 28, 28)
+    x = x.astype(np.uint8) if binary else x
     model = checkpoint.load_model(args.model).eval()
     dims = x[0].size
     print(
-        f"machine: {machine()}\ndata: static binarized MNIST, the first {len(x)} test images; "
+        f"machine: {machine()}\ndata: {args.dataset}, the first {len(x)} test images; "
         f"model {args.model} ({model.config.prior} prior, latent {model.config.latent_dim}, "
         f"hidden {model.config.hidden}); latent buckets 2^{args.latent_bits}"
     )
@@ -107,7 +123,7 @@ def main() -> None:
         "  of which header, framing and initial bits": report.overhead_bits_per_dim,
         "model -ELBO": -float(elbo) / LN2 / dims,
         f"model NLL (k={args.k})": float(nll) / LN2 / dims,
-        **generic_rates(x[:, 0]),
+        **generic_rates(x[:, 0] if binary else np.rint(x[:, 0] * 255).astype(np.uint8), binary),
     }
     print("\n| method | bits/dim |\n| --- | --- |")
     for name, rate in figures.items():
