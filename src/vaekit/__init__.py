@@ -5,6 +5,7 @@ functions (ELBO, beta-ELBO, IWAE); one training loop; safetensors checkpoints.
 """
 
 from vaekit.api import fit, load, save
+from vaekit.coding import compress, decompress
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.errors import (
@@ -35,6 +36,8 @@ __all__ = [
     "TrainingError",
     "VaekitError",
     "__version__",
+    "compress",
+    "decompress",
     "elbo",
     "fit",
     "iwae",

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import export, options, search
+from vaekit.cli import compress, export, options, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search.add_parser(sub)
     export.add_parser(sub)
+    compress.add_parsers(sub)
     return parser
 
 
@@ -327,6 +328,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return search.run(args)
     if args.command == "export":
         return export.run(args)
+    if args.command in compress.COMMANDS:
+        return compress.run(args)
     return getattr(commands, args.command)(args)
 
 

@@ -1,0 +1,108 @@
+"""``vaekit compress`` and ``vaekit decompress``, run for real in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vaekit import api
+from vaekit.config import ModelConfig, TrainConfig
+
+Images = Callable[..., tuple[torch.Tensor, torch.Tensor]]  #: conftest.binary_images
+
+
+def vaekit(*args: object) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "vaekit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, images: Images) -> tuple[Path, np.ndarray]:
+    """A run folder trained on binary images, 25 other binary images in x.npy, compressed
+    with ``vaekit compress`` into x.vkz."""
+    folder = tmp_path_factory.mktemp("compress")
+    torch.manual_seed(0)
+    api.fit(
+        images(300, seed=1)[0].numpy(),
+        ModelConfig(latent_dim=4, hidden=(32,)),
+        TrainConfig(epochs=3, batch_size=32),
+        out=folder / "run",
+        progress=False,
+    )
+    x = images(25, seed=9)[0].numpy().astype(np.uint8)  # (25, 1, 6, 6)
+    np.save(folder / "x.npy", x)
+    proc = vaekit("compress", folder / "run", "--data", folder / "x.npy", "--out", folder / "x.vkz")
+    assert proc.returncode == 0, proc.stderr
+    assert "bits/dim (whole file)" in proc.stdout and "model -ELBO bits/dim" in proc.stdout
+    return folder, x
+
+
+def test_compress_then_decompress_restores_the_file(run: tuple[Path, np.ndarray]) -> None:
+    folder, x = run
+    vkz, out, pngs = folder / "x.vkz", folder / "restored.npy", folder / "pngs"
+    proc = vaekit("decompress", folder / "run", vkz, "--out", out, "--png-dir", pngs)
+    assert proc.returncode == 0, proc.stderr
+    restored = np.load(out)  # the data as vaekit reads it: float32 0/1 values
+    assert restored.dtype == np.float32 and np.array_equal(restored, x)
+    files = sorted(pngs.glob("*.png"))
+    assert len(files) == 25
+    with Image.open(files[3]) as im:
+        assert im.mode == "1" and np.array_equal(np.asarray(im), x[3, 0].astype(bool))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "missing"])
+def test_damaged_file_is_one_line_and_exit_2(run: tuple[Path, np.ndarray], damage: str) -> None:
+    folder, _ = run
+    vkz = folder / f"{damage}.vkz"
+    data = bytearray((folder / "x.vkz").read_bytes())
+    vkz.write_bytes(data)
+    if damage == "truncate":
+        vkz.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        vkz.write_bytes(data)
+    else:
+        vkz.unlink()
+    proc = vaekit("decompress", folder / "run", vkz, "--out", folder / "r.npy")
+    assert proc.returncode == 2 and not (folder / "r.npy").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error:")
+    assert ("corrupt" if damage == "flip" else damage[:5]) in lines[0].lower() or (
+        damage == "missing" and "no such file" in lines[0].lower()
+    )
+
+
+def test_grey_data_is_refused_with_exit_2(run: tuple[Path, np.ndarray]) -> None:
+    folder, x = run
+    np.save(folder / "grey.npy", x.astype(np.float32) * 0.5)
+    out = folder / "grey.vkz"
+    proc = vaekit("compress", folder / "run", "--data", folder / "grey.npy", "--out", out)
+    assert proc.returncode == 2 and "needs 0/1 data" in proc.stderr
+    assert not out.exists()  # no half-written file
+
+
+def test_pngs_are_one_bit_for_binary_and_grey_for_eight_bit(tmp_path: Path) -> None:
+    from vaekit.cli.compress import write_pngs
+
+    grey = (np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6) * 7) / 255  # levels 0..245
+    write_pngs(grey, tmp_path, 7, binary=False)
+    (tmp_path / "bin").mkdir()
+    write_pngs((grey > 0.5).astype(np.float32), tmp_path / "bin", 0, binary=True)
+    with Image.open(tmp_path / "00007.png") as im:
+        assert im.mode == "L" and np.array_equal(np.asarray(im), np.arange(36).reshape(6, 6) * 7)
+    with Image.open(tmp_path / "bin" / "00000.png") as im:
+        assert im.mode == "1" and np.array_equal(np.asarray(im), grey[0, 0] > 0.5)

@@ -1,0 +1,197 @@
+"""Bits-back compression: exact round trips, determinism, the rate against the ELBO, refusals."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit.coding import bbans, codec, compress, compress_to, decompress, latent
+from vaekit.config import ModelConfig
+from vaekit.errors import ConfigError, DataError
+from vaekit.model.vae import VAE
+
+Images = Callable[..., tuple[torch.Tensor, torch.Tensor]]  #: conftest.binary_images
+
+
+@pytest.mark.parametrize("n", [1, 37])
+def test_round_trip_is_exact_with_shape_and_dtype(
+    binary_model: VAE, n: int, images: Images
+) -> None:
+    x = images(n, seed=2)[0].numpy()  # (n, 1, 6, 6) float32
+    restored = decompress(binary_model, compress(binary_model, x))
+    assert restored.dtype == np.float32 and restored.shape == x.shape
+    assert np.array_equal(restored, x)
+    flat = x.reshape(n, -1).astype(bool)  # another shape and dtype, kept as given
+    again = vaekit.decompress(binary_model, vaekit.compress(binary_model, flat))
+    assert again.dtype == np.bool_ and np.array_equal(again, flat)
+
+
+def test_several_chunks_round_trip(
+    binary_model: VAE, monkeypatch: pytest.MonkeyPatch, images: Images
+) -> None:
+    monkeypatch.setattr(codec, "CHUNK_SIZE", 16)
+    x = images(41, seed=3)[0].to(torch.uint8)
+    data = compress(binary_model, x)
+    assert data.count(b"CHNK") >= 3  # 16 + 16 + 9
+    assert np.array_equal(decompress(binary_model, data), x.numpy())
+
+
+def test_conditional_model_codes_its_labels(conditional_model: VAE, images: Images) -> None:
+    x, y = images(25, seed=4)
+    data = compress(conditional_model, x, y)
+    restored, labels = decompress(conditional_model, data, return_labels=True)
+    assert np.array_equal(restored, x.numpy()) and np.array_equal(labels, y.numpy())
+    with pytest.raises(DataError, match="this model is conditional"):
+        compress(conditional_model, x)
+    with pytest.raises(DataError, match="integer labels"):
+        compress(conditional_model, x, torch.nn.functional.one_hot(y, 4).float())
+
+
+def test_the_same_bytes_whatever_the_threads(binary_model: VAE, images: Images) -> None:
+    x = images(30, seed=5)[0]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = compress(binary_model, x)
+        torch.set_num_threads(1)
+        one = compress(binary_model, x)
+        restored = decompress(binary_model, two)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two and np.array_equal(restored, x.numpy())
+    assert torch.get_num_threads() == threads  # restored after coding
+
+
+def test_batched_encoder_rounds_like_one_example_at_a_time(
+    binary_model: VAE, images: Images
+) -> None:
+    """Compression runs the encoder on a batch, decompression on one example: after rounding
+    to the grid the parameters must agree exactly."""
+    c = bbans.Codec(binary_model)
+    x = images(200, seed=6)[0].reshape(200, -1).numpy().astype(np.uint8)
+    batched = c.encoder_params(x, None)  # (200, 2, L)
+    alone = np.stack([c.one_params(xi, None) for xi in x])  # (200, 2, L)
+    assert np.array_equal(batched, alone)
+    assert np.all(np.ldexp(batched, bbans.GRID_BITS) % 1 == 0)  # on the grid
+
+
+def test_near_boundary_values_are_recomputed() -> None:
+    step = 2.0**-bbans.GRID_BITS
+    v = np.array([0.5 * step, 0.5 * step + 1e-13, 0.3 * step, 7.5 * step - 1e-12])
+    assert bbans.near_boundary(v).tolist() == [True, True, False, True]
+
+
+def test_posterior_table_is_the_gaussian_mass_per_bucket(binary_model: VAE) -> None:
+    c = bbans.Codec(binary_model, latent_bits=6)
+    params = np.array([[0.3, -2.0, 0.0, 1.0], [-1.0, -4.0, 0.0, 0.5]])  # (2, L): loc, log_var
+    table = c.posterior_table(params)  # (L, 64)
+    q = torch.distributions.Normal(torch.tensor(params[0]), torch.tensor(params[1]).mul(0.5).exp())
+    edges = torch.special.ndtri(torch.arange(65, dtype=torch.float64) / 64)
+    expected = torch.diff(q.cdf(edges[:, None]).T, dim=1).numpy()  # (L, 64)
+    np.testing.assert_allclose(table, expected, atol=1e-12)
+    np.testing.assert_allclose(table.sum(1), 1.0, atol=1e-12)
+    # the prior itself (loc 0, scale 1) puts equal mass 1/64 in every bucket
+    np.testing.assert_allclose(table[2], 1 / 64, rtol=1e-9)
+
+
+def test_rate_is_close_to_the_negative_elbo(binary_model: VAE, images: Images) -> None:
+    """BB-ANS costs -log p(x|z) - log p(z) + log q(z|x) per example: the -ELBO in bits, on
+    average over the popped z (Townsend et al. 2019), plus the initial bits and framing."""
+    x = images(300, seed=7)[0]
+    report = compress_to(binary_model, x, io.BytesIO())
+    torch.manual_seed(0)
+    neg_elbo = -torch.stack([binary_model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+    assert report.bits_per_dim > report.payload_bits_per_dim  # the overhead is counted
+    overhead = 8 * report.file_bytes - report.payload_bits_per_dim * report.count * report.dims
+    assert overhead == pytest.approx(report.overhead_bits_per_dim * report.count * report.dims)
+    assert report.initial_bits == 32 * (math.ceil(4 * 10 / 32) + 2)
+
+
+@pytest.mark.parametrize("prior, y_dim", [("vampprior", 0), ("mixture", 0), ("vampprior", 4)])
+def test_mixture_priors_round_trip_near_their_elbo(prior: str, y_dim: int, images: Images) -> None:
+    """A Gaussian mixture p(z) is coded one latent dimension at a time (a conditional
+    VampPrior's pseudo-inputs carry their own learned conditions)."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=3, hidden=(16,), prior=prior, components=5)
+    model = VAE(config, (1, 6, 6), "binary", y_dim=y_dim).eval()
+    x, labels = images(150, seed=10)
+    y = labels if y_dim else None
+    f = io.BytesIO()
+    report = compress_to(model, x, f, y, latent_bits=8)
+    assert np.array_equal(decompress(model, f.getvalue()), x.numpy())
+    neg_elbo = -torch.stack([model.elbo(x, y=y).elbo for _ in range(50)]).mean().item()
+    labels_bits = math.log2(y_dim) if y_dim else 0.0  # a label costs log2 C bits
+    expected = (neg_elbo / math.log(2) + labels_bits) / report.dims  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+
+
+def test_mixture_prior_table_is_the_mixture_mass(binary_model: VAE) -> None:
+    edges = torch.special.ndtri(torch.arange(17, dtype=torch.float64) / 16)
+    logits = torch.tensor([0.0, 1.0])
+    loc, scale = torch.tensor([[0.5, -1.0], [-0.25, 2.0]]), torch.tensor([[1.0, 0.5], [2.0, 0.25]])
+    prior = latent.MixtureBuckets(edges, logits, loc, scale)
+    pi = torch.softmax(logits.double(), 0)
+    normal = torch.distributions.Normal(loc.double(), scale.double())  # (K, L)
+    cdf = normal.cdf(edges[:, None, None])  # (17, K, L)
+    first = (pi[:, None] * torch.diff(cdf[:, :, 0], dim=0).T).sum(0)  # (16,) dimension 0
+    # within the rounding of the parameters to the 2**-12 grid
+    np.testing.assert_allclose(torch.mv(prior.mass[0].T, prior.w0), first, atol=1e-4)
+    w = prior.step(prior.w0, 0, 3)  # the component posterior after z_0 took bucket 3
+    mass3 = torch.diff(cdf[:, :, 0], dim=0)[3]  # (K,)
+    np.testing.assert_allclose(w, pi * mass3 / (pi * mass3).sum(), atol=1e-4)
+    assert torch.equal(prior.step(prior.w0 * 0, 0, 3), prior.w0)  # no mass: start again
+
+
+def test_eight_bit_grey_data_under_a_gaussian_likelihood(images: Images) -> None:
+    """Values k / 255 are coded with the Gaussian's mass on each level's bin: about the
+    continuous -ELBO plus log2(255) bits per value where the scale spans many levels."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=3, hidden=(16,), likelihood="gaussian", gaussian_scale=0.1)
+    model = VAE(config, (1, 6, 6), "grey").eval()
+    last = model.decoder.net[-1]  # means 0.5 everywhere: no mass beyond [0, 1] to renormalise
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(0.5)
+    k = 60 + 120 * images(120, seed=11)[0] + torch.randint(0, 20, (120, 1, 6, 6))  # 60..199
+    x = k.float() / 255  # float32, as loaders compute it
+    f = io.BytesIO()
+    report = compress_to(model, x, f)
+    restored = decompress(model, f.getvalue())
+    assert restored.dtype == np.float32 and np.array_equal(restored, x.numpy())
+    neg_elbo = -torch.stack([model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims + math.log2(255)  # bits/dim
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+    with pytest.raises(DataError, match="8-bit grey data"):
+        compress(model, x + 0.001)
+    with pytest.raises(DataError, match="8-bit grey data"):
+        compress(model, k.to(torch.uint8))
+
+
+def test_unsupported_models_and_data_are_refused(binary_model: VAE, images: Images) -> None:
+    x = images(4)[0]
+    cb = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="continuous-bernoulli"), (1, 6, 6))
+    with pytest.raises(
+        ConfigError, match="continuous-bernoulli likelihood, which is not supported"
+    ):
+        compress(cb, x)
+    loc, scale = torch.full((1, 6, 6), 0.5), torch.full((1, 6, 6), 2.0)
+    config = ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian")
+    standardized = VAE(config, (1, 6, 6), "real", loc, scale)
+    with pytest.raises(ConfigError, match="on standardized data"):
+        compress(standardized, x)
+    with pytest.raises(DataError, match="needs 0/1 data"):
+        compress(binary_model, x * 0.5)
+    with pytest.raises(DataError, match="codes examples of 36 values"):
+        compress(binary_model, x.reshape(4, -1)[:, :30])
+    with pytest.raises(DataError, match="empty"):
+        compress(binary_model, x[:0])
+    with pytest.raises(ConfigError, match="latent_bits"):
+        compress(binary_model, x, latent_bits=20)
