@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import options, search
+from vaekit.cli import options, score, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     search.add_parser(sub)
+    score.add_parser(sub, _common, at_least, Formatter)
     return parser
 
 
@@ -311,6 +312,8 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError(f"only train and evaluate run under torchrun, not {args.command}")
     if args.command == "search":
         return search.run(args)
+    if args.command == "score":
+        return score.run(args)
     return getattr(commands, args.command)(args)
 
 
