@@ -101,7 +101,15 @@ def run_pair(run: Path, other: str, args: argparse.Namespace) -> list[dict]:
         for target in (other, "noise", "constant"):
             auroc, fpr95 = auroc_fpr95(s["normal"], s[target])
             rows.append(
-                {"train": own.name, "ood": target, "method": method, "auroc": auroc, "fpr95": fpr95}
+                {
+                    "train": own.name,
+                    "likelihood": model.likelihood.name,
+                    "ood": target,
+                    "method": method,
+                    "auroc": auroc,
+                    "fpr95": fpr95,
+                    "s_per_1000": s.get("_s_per_1000"),
+                }
             )
     return rows
 
@@ -134,6 +142,8 @@ def print_table(rows: list[dict]) -> None:
     cols = sorted({(r["train"], r["ood"]) for r in rows}, key=lambda c: (c[0], c[1]))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     table = {(r["method"], r["train"], r["ood"]): r for r in rows}
+    likelihoods = sorted({r["likelihood"] for r in rows})
+    print(f"likelihood: {', '.join(likelihoods)}; AUROC / FPR at 95% TPR")
     print("| method | " + " | ".join(f"{t} vs {o}" for t, o in cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for m in methods:

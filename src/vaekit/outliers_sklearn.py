@@ -1,7 +1,8 @@
 """A scikit-learn outlier detector over a VAE, with IsolationForest's conventions.
 
 :class:`VAEOutlierDetector` trains a VAE on normal rows (``fit``) and scores new rows with one of
-the per-example anomaly scores of :mod:`vaekit.evaluation.scores` (Likelihood Regret by default)::
+the per-example anomaly scores of :mod:`vaekit.evaluation.scores` (Likelihood Regret by
+default: the complexity score of ``vaekit score``'s default is for images, not rows)::
 
     det = VAEOutlierDetector(contamination=0.05, epochs=50).fit(X_normal)
     det.predict(X_new)            # +1 inlier, -1 outlier
@@ -49,7 +50,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
 
     def __init__(
         self,
-        method: str = scores.DEFAULT_METHOD,
+        method: str = "regret",
         k: int = scores.DEFAULT_K,
         contamination: str | float = "auto",
         latent_dim: int = 8,

@@ -21,9 +21,11 @@ Score every example of --data with a trained model: one CSV row per example in t
   elbo        -ELBO, nats                       nll   -log p(x), importance sampled (--k), nats
   bpd         -log2 P(x) per dimension (images) complexity  -log2 P(x) - PNG bits (Serra 2020)
   regret      Likelihood Regret (Xiao 2020): the ELBO gained by re-optimising q(z|x) per example
-The default, {scoring.DEFAULT_METHOD}, is the method that did best across the out-of-distribution
-benchmark (benchmarks/ood.py, BENCHMARKS.md). --data: a dataset name scores its test split; a
-file scores every row in file order; without --data, the run's own test split.
+  auto        (default) complexity for images whose likelihood is a true probability of the
+              8-bit image (gaussian, binary data), else regret: the choice of the out-of-
+              distribution benchmark (benchmarks/ood.py, BENCHMARKS.md)
+--data: a dataset name scores its test split; a file scores every row in file order; without
+--data, the run's own test split.
 --calibrate val sets a threshold at --fpr false positives on the run's validation split, saves
 it as RUN/{thresholds.THRESHOLD_FILE} and adds an 'outlier' column (1 = score above it); a saved
 threshold of the same method, k and seed adds the column too."""
@@ -31,11 +33,11 @@ threshold of the same method, k and seed adds the column too."""
 
 def _methods(text: str) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in scoring.METHODS]
+    unknown = [m for m in methods if m not in ("auto", *scoring.METHODS)]
     if unknown or not methods:
         raise argparse.ArgumentTypeError(
             f"unknown method {', '.join(unknown) or text!r}; "
-            f"choose from {', '.join(scoring.METHODS)}"
+            f"choose from auto, {', '.join(scoring.METHODS)}"
         )
     return list(dict.fromkeys(methods))
 
@@ -76,7 +78,7 @@ def add_parser(subparsers: Any, common: Any, at_least: Any, formatter: Any) -> N
         type=_methods,
         default=[scoring.DEFAULT_METHOD],
         metavar="M[,M...]",
-        help=f"{', '.join(scoring.METHODS)}; several by commas (default: {scoring.DEFAULT_METHOD})",
+        help=f"auto, {', '.join(scoring.METHODS)}; several by commas (default: auto)",
     )
     p.add_argument(
         "--k",
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".csv",)) if args.out else None
     plot = output_path(args.plot, (".png",)) if args.plot else None
     run_dir, model, saved = load_run(args)
-    method, k, seed = args.method[0], args.k, args.seed
+    methods = list(dict.fromkeys(scoring.resolve(model, m) for m in args.method))
+    method, k, seed = methods[0], args.k, args.seed
     if args.calibrate:
         x_val, y_val = _split(api, saved, None, "val", args)
         values = _scores(model, x_val, y_val, method, k, seed)
@@ -140,10 +143,10 @@ def run(args: argparse.Namespace) -> int:
         t = None
     name = args.data or "test"
     x, y = _split(api, saved, args.data, "test", args)
-    columns = {m: _scores(model, x, y, m, k, seed) for m in args.method}
+    columns = {m: _scores(model, x, y, m, k, seed) for m in methods}
     out = out or run_dir / f"scores_{_stem(name)}.csv"
     write_csv(out, columns, y, t.flags(columns[method]) if t else None)
-    _say(args, f"{len(x)} examples scored with {', '.join(args.method)}: {out}")
+    _say(args, f"{len(x)} examples scored with {', '.join(methods)}: {out}")
     if t is not None:
         flagged = int(t.flags(columns[method]).sum())
         _say(args, f"outliers: {flagged} of {len(x)} ({100 * flagged / len(x):.1f}%)")

@@ -16,6 +16,8 @@ Methods (see :data:`METHODS`):
 - ``complexity``: S(x) = -log2 P(x) - L(x), bits, where L(x) is the size in bits of the 8-bit image
   losslessly compressed as an optimised PNG (Serra et al. 2020, "Input complexity and
   out-of-distribution detection with likelihood-based generative models"); image data only.
+- ``auto`` (the default): ``complexity`` for image models whose likelihood is a true probability
+  of the 8-bit image (see :func:`is_code_length`), else ``regret``; chosen by benchmarks/ood.py.
 - ``regret``: Likelihood Regret (Xiao et al. 2020, "Likelihood Regret: an out-of-distribution
   detection score for variational auto-encoder"): ELBO(x; q*) - ELBO(x; q_encoder), nats, where q*
   is the diagonal Gaussian posterior re-optimised for that single example (its loc and log-scale,
@@ -38,8 +40,10 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from vaekit.errors import ConfigError, DataError
 
 METHODS: tuple[str, ...] = ("elbo", "nll", "bpd", "complexity", "regret")
-#: the method the OOD benchmark (benchmarks/ood.py) found to work across its cases
-DEFAULT_METHOD = "regret"
+#: "auto", the default: complexity where the model gives 8-bit images a true probability (a
+#: density, or a discrete likelihood of binary data), else regret; the choice of the OOD
+#: benchmark (benchmarks/ood.py, BENCHMARKS.md)
+DEFAULT_METHOD = "auto"
 #: posterior samples per example for elbo/nll/bpd/complexity and the regret's final ELBOs
 DEFAULT_K = 16
 #: Adam steps and learning rate of the per-example posterior in ``regret``
@@ -107,14 +111,42 @@ def _require_image(model: Any, method: str) -> None:
         )
 
 
+def discrete(model: Any) -> bool:
+    """Whether p(x|z) gives probabilities (a discrete support, or a likelihood module that says
+    ``discrete = True``) rather than densities."""
+    flag = getattr(model.likelihood, "discrete", None)
+    if flag is not None:
+        return bool(flag)
+    w = next(model.parameters())
+    z = w.new_zeros(1, model.config.latent_dim)  # (1, L)
+    c = w.new_zeros(1, model.y_dim) if model.y_dim else None
+    return bool(model.px(z, c).support.is_discrete)
+
+
+def is_code_length(model: Any) -> bool:
+    """Whether -log2 P(x) is a code length of the 8-bit image, as ``complexity`` needs: image data
+    with a density (P = p * bin width) or with a discrete likelihood of binary data. A Bernoulli
+    on grey values is not: its cross-entropy is no probability of the grey image."""
+    return is_image(model) and (not discrete(model) or model.kind == "binary")
+
+
+def resolve(model: Any, method: str) -> str:
+    """The concrete method for ``method`` ("auto" -> complexity or regret, see :data:`METHODS`)."""
+    if method == "auto":
+        return "complexity" if is_code_length(model) else "regret"
+    if method not in SCORERS:
+        raise ConfigError(
+            f"unknown score method {method!r}; choose from auto, {', '.join(METHODS)}"
+        )
+    return method
+
+
 def nll_bits(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
     """-log2 P(x) of the 8-bit image per example (B,), bits. A likelihood with a discrete support
     (bernoulli, a discretised likelihood) gives the probability itself; a density p on [0, 1] is
     turned into the probability of the 8-bit bin, P ~= p * (1/256)^D."""
     value = nll(model, x, y, k, seed)  # (B,) nats
-    z = torch.zeros(1, model.config.latent_dim, device=x.device, dtype=x.dtype)  # (1, L)
-    px = model.px(z, None if y is None else y[:1])
-    if not px.support.is_discrete:
+    if not discrete(model):
         value = value + math.prod(model.shape) * math.log(256)
     return value / math.log(2)
 
@@ -204,11 +236,10 @@ def score(
     batch_size: int | None = None,
 ) -> Tensor:
     """Anomaly scores (N,) of examples ``x`` (N, *shape) in data units, in input order; higher =
-    more anomalous. ``method``: one of :data:`METHODS` (units: nats, except bpd and complexity:
-    bits); ``k``: posterior samples per example; ``y``: labels of a conditional model.
+    more anomalous. ``method``: "auto" or one of :data:`METHODS` (units: nats, except bpd and
+    complexity: bits); ``k``: posterior samples per example; ``y``: labels of a conditional model.
     Deterministic for a given ``seed``; runs batched on the model's device."""
-    if method not in SCORERS:
-        raise ConfigError(f"unknown score method {method!r}; choose from {', '.join(METHODS)}")
+    method = resolve(model, method)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     if method in ("bpd", "complexity"):

@@ -326,7 +326,7 @@ class VAE(nn.Module):
         from vaekit.evaluation import scores  # evaluation sits above the model: import on use
 
         method = method or scores.DEFAULT_METHOD
-        return scores.score(self, x, method, k or scores.DEFAULT_K, **options)
+        return scores.score(self, x, method, scores.DEFAULT_K if k is None else k, **options)
 
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
