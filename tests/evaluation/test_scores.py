@@ -114,12 +114,14 @@ def test_auto_is_complexity_for_true_probabilities_else_regret(trained: VAE) -> 
     binary = VAE(ModelConfig(latent_dim=2, hidden=(8,)), (1, 4, 4), kind="binary")
     vector = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (5,))
     assert [scores.resolve(m, "auto") for m in (gaussian, binary, vector)] == [
-        "complexity",
-        "complexity",
+        "complexity+regret",
+        "complexity+regret",
         "regret",
     ]
     x = torch.rand(4, 1, 4, 4)
-    assert torch.equal(gaussian.score(x), gaussian.score(x, "complexity"))
+    assert torch.equal(gaussian.score(x), gaussian.score(x, "complexity+regret"))
+    both = gaussian.score(x, "complexity") + gaussian.score(x, "regret") / math.log(2)
+    np.testing.assert_allclose(gaussian.score(x), both, rtol=1e-5)
 
 
 def test_bad_requests_are_refused(trained: VAE) -> None:

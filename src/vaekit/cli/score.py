@@ -21,7 +21,8 @@ Score every example of --data with a trained model: one CSV row per example in t
   elbo        -ELBO, nats                       nll   -log p(x), importance sampled (--k), nats
   bpd         -log2 P(x) per dimension (images) complexity  -log2 P(x) - PNG bits (Serra 2020)
   regret      Likelihood Regret (Xiao 2020): the ELBO gained by re-optimising q(z|x) per example
-  auto        (default) complexity for images whose likelihood is a true probability of the
+  complexity+regret  their sum in bits (images)
+  auto        (default) complexity+regret for images whose likelihood is a true probability of the
               8-bit image (gaussian, binary data), else regret: the choice of the out-of-
               distribution benchmark (benchmarks/ood.py, BENCHMARKS.md)
 --data: a dataset name scores its test split; a file scores every row in file order; without

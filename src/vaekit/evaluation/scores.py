@@ -16,8 +16,11 @@ Methods (see :data:`METHODS`):
 - ``complexity``: S(x) = -log2 P(x) - L(x), bits, where L(x) is the size in bits of the 8-bit image
   losslessly compressed as an optimised PNG (Serra et al. 2020, "Input complexity and
   out-of-distribution detection with likelihood-based generative models"); image data only.
-- ``auto`` (the default): ``complexity`` for image models whose likelihood is a true probability
-  of the 8-bit image (see :func:`is_code_length`), else ``regret``; chosen by benchmarks/ood.py.
+- ``complexity+regret``: the sum of the two, both in bits (regret / ln 2), unweighted: an
+  ensemble; image data only.
+- ``auto`` (the default): ``complexity+regret`` for image models whose likelihood is a true
+  probability of the 8-bit image (see :func:`is_code_length`), else ``regret``; chosen by
+  benchmarks/ood.py.
 - ``regret``: Likelihood Regret (Xiao et al. 2020, "Likelihood Regret: an out-of-distribution
   detection score for variational auto-encoder"): ELBO(x; q*) - ELBO(x; q_encoder), nats, where q*
   is the diagonal Gaussian posterior re-optimised for that single example (its loc and log-scale,
@@ -39,9 +42,9 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vaekit.errors import ConfigError, DataError
 
-METHODS: tuple[str, ...] = ("elbo", "nll", "bpd", "complexity", "regret")
-#: "auto", the default: complexity where the model gives 8-bit images a true probability (a
-#: density, or a discrete likelihood of binary data), else regret; the choice of the OOD
+METHODS: tuple[str, ...] = ("elbo", "nll", "bpd", "complexity", "regret", "complexity+regret")
+#: "auto", the default: complexity+regret where the model gives 8-bit images a true probability
+#: (a density, or a discrete likelihood of binary data), else regret; the choice of the OOD
 #: benchmark (benchmarks/ood.py, BENCHMARKS.md)
 DEFAULT_METHOD = "auto"
 #: posterior samples per example for elbo/nll/bpd/complexity and the regret's final ELBOs
@@ -133,7 +136,7 @@ def is_code_length(model: Any) -> bool:
 def resolve(model: Any, method: str) -> str:
     """The concrete method for ``method`` ("auto" -> complexity or regret, see :data:`METHODS`)."""
     if method == "auto":
-        return "complexity" if is_code_length(model) else "regret"
+        return "complexity+regret" if is_code_length(model) else "regret"
     if method not in SCORERS:
         raise ConfigError(
             f"unknown score method {method!r}; choose from auto, {', '.join(METHODS)}"
@@ -210,6 +213,10 @@ def _complexity(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> T
     return nll_bits(model, x, y, k, seed) - png_bits(x)
 
 
+def _complexity_regret(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
+    return _complexity(model, x, y, k, seed) + regret(model, x, y, k, seed) / math.log(2)
+
+
 def _bpd(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
     return nll_bits(model, x, y, k, seed) / math.prod(model.shape)
 
@@ -220,9 +227,11 @@ SCORERS: dict[str, Callable[..., Tensor]] = {
     "bpd": _bpd,
     "complexity": _complexity,
     "regret": regret,
+    "complexity+regret": _complexity_regret,
 }
 #: the batch size each method runs at (regret's optimisation is the costly one)
 BATCH = {"elbo": 512, "nll": 128, "bpd": 128, "complexity": 128, "regret": 500}
+BATCH["complexity+regret"] = 128
 
 
 def score(
@@ -242,7 +251,7 @@ def score(
     method = resolve(model, method)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
-    if method in ("bpd", "complexity"):
+    if method in ("bpd", "complexity", "complexity+regret"):
         _require_image(model, method)
     x = model.check_data(x)
     return score_tensor(model, x, model.condition(y, len(x)), method, k, seed, batch_size)
