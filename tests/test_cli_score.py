@@ -63,12 +63,12 @@ def test_score_a_file_keeps_its_rows_and_matches_the_api(run: Path, tmp_path: Pa
 def test_calibrate_writes_the_threshold_and_an_outlier_column(run: Path, tmp_path: Path) -> None:
     out, plot = tmp_path / "s.csv", tmp_path / "h.png"
     done = vaekit("score", run, "--method", "elbo", "--calibrate", "val", "--fpr", "0.1",
-                  "--out", out, "--plot", plot)  # fmt: skip
+                  "--out", out, "--plot", plot, "--n", 100)  # fmt: skip
     assert done.returncode == 0, done.stderr
     saved = json.loads((run / "threshold.json").read_text())
     assert saved["method"] == "elbo" and saved["fpr"] == 0.1 and saved["split"] == "val"
     rows = read_csv(out)
-    assert list(rows[0]) == ["index", "label", "elbo", "outlier"]
+    assert len(rows) == 100 and list(rows[0]) == ["index", "label", "elbo", "outlier"]
     scores = np.array([float(r["elbo"]) for r in rows])
     flags = np.array([int(r["outlier"]) for r in rows])
     assert np.array_equal(flags, scores > saved["value"])

@@ -89,6 +89,13 @@ def add_parser(subparsers: Any, common: Any, at_least: Any, formatter: Any) -> N
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the common noise (default: 0)")
     p.add_argument(
+        "--n",
+        type=at_least(1),
+        default=None,
+        help="score only the first N examples of --data and of the plot's test split "
+        "(default: all; --calibrate always uses the whole validation split)",
+    )
+    p.add_argument(
         "--out", metavar="FILE.csv", help="where to write (default: RUN/scores_<data>.csv)"
     )
     p.add_argument(
@@ -143,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         )
         t = None
     name = args.data or "test"
-    x, y = _split(api, saved, args.data, "test", args)
+    x, y = _first(args.n, *_split(api, saved, args.data, "test", args))
     columns = {m: _scores(model, x, y, m, k, seed) for m in methods}
     out = out or run_dir / f"scores_{_stem(name)}.csv"
     write_csv(out, columns, y, t.flags(columns[method]) if t else None)
@@ -154,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if plot:
         from vaekit.viz.histograms import save_scores_png
 
-        x_test, y_test = _split(api, saved, None, "test", args)
+        x_test, y_test = _first(args.n, *_split(api, saved, None, "test", args))
         normal = _scores(model, x_test, y_test, method, k, seed)
         groups = {"normal (run's test split)": normal, name: columns[method]}
         save_scores_png(groups, method, plot, t.value if t else None)
@@ -193,6 +200,12 @@ def _split(
         )
         split = "train"  # with no held-out fractions: every row, in file order
     return load_dataset(config).split(split)
+
+
+def _first(
+    n: int | None, x: torch.Tensor, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return (x, y) if n is None else (x[:n], None if y is None else y[:n])
 
 
 def _scores(
