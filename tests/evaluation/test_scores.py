@@ -124,6 +124,17 @@ def test_auto_is_complexity_for_true_probabilities_else_regret(trained: VAE) -> 
     np.testing.assert_allclose(gaussian.score(x), both, rtol=1e-5)
 
 
+def test_a_likelihood_of_8_bit_probabilities_is_a_code_length(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (1, 4, 4))
+    monkeypatch.setattr(model.likelihood, "discrete", True, raising=False)  # as a discretised one
+    assert scores.resolve(model, "auto") == "complexity+regret"
+    x = torch.rand(3, 1, 4, 4)
+    np.testing.assert_allclose(
+        model.score(x, "bpd"), model.score(x, "nll") / math.log(2) / 16, rtol=1e-5
+    )
+
+
 def test_bad_requests_are_refused(trained: VAE) -> None:
     with pytest.raises(ConfigError, match="unknown score method"):
         trained.score(prototypes(2, 0), "likelihood")

@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   vaekit evaluate runs/m16 --k 1000             # importance-sampled NLL -> evaluation.json
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
+  vaekit score runs/m16 --data fashion-mnist --out scores.csv   # anomaly score per example
   vaekit serve runs/m16                         # explore it at http://127.0.0.1:8000/
 """
 

@@ -128,9 +128,15 @@ def discrete(model: Any) -> bool:
 
 def is_code_length(model: Any) -> bool:
     """Whether -log2 P(x) is a code length of the 8-bit image, as ``complexity`` needs: image data
-    with a density (P = p * bin width) or with a discrete likelihood of binary data. A Bernoulli
-    on grey values is not: its cross-entropy is no probability of the grey image."""
-    return is_image(model) and (not discrete(model) or model.kind == "binary")
+    with a density (P = p * bin width), with a likelihood that says ``discrete = True`` (it gives
+    the probabilities of the 8-bit values, as a discretised logistic does) or with a discrete
+    likelihood of binary data. A Bernoulli on grey values is not: its cross-entropy is no
+    probability of the grey image."""
+    if not is_image(model):
+        return False
+    if getattr(model.likelihood, "discrete", None):  # probabilities of the 8-bit values
+        return True
+    return not discrete(model) or model.kind == "binary"
 
 
 def resolve(model: Any, method: str) -> str:
