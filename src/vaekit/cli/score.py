@@ -18,13 +18,16 @@ from vaekit.evaluation import threshold as thresholds
 DESCRIPTION = f"""\
 Score every example of --data with a trained model: one CSV row per example in the input's order
 (index, label if any, one column per method). Higher = more anomalous, for every method:
-  elbo        -ELBO, nats                       nll   -log p(x), importance sampled (--k), nats
-  bpd         -log2 P(x) per dimension (images) complexity  -log2 P(x) - PNG bits (Serra 2020)
-  regret      Likelihood Regret (Xiao 2020): the ELBO gained by re-optimising q(z|x) per example
-  complexity+regret  their sum in bits (images)
-  auto        (default) complexity+regret for images whose likelihood is a true probability of the
-              8-bit image (gaussian, binary data), else regret: the choice of the out-of-
-              distribution benchmark (benchmarks/ood.py, BENCHMARKS.md)
+  elbo               -ELBO, nats
+  nll                -log p(x), importance sampled with --k samples, nats
+  bpd                -log2 P(x) of the 8-bit image per dimension (images)
+  complexity         -log2 P(x) minus the image's size as a PNG, bits (Serra et al. 2020)
+  regret             Likelihood Regret (Xiao et al. 2020): the ELBO gained by re-optimising
+                     q(z|x) for each example alone, nats
+  complexity+regret  their sum, in bits (images)
+  auto (default)     complexity+regret for images whose likelihood is a true probability of the
+                     8-bit image (gaussian; bernoulli on binary data), else regret: the choice
+                     of the out-of-distribution benchmark (benchmarks/ood.py, BENCHMARKS.md)
 --data: a dataset name scores its test split; a file scores every row in file order; without
 --data, the run's own test split.
 --calibrate val sets a threshold at --fpr false positives on the run's validation split, saves
