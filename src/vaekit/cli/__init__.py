@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from vaekit.cli import compress, export, options, search
+from vaekit.cli import compress, export, options, score, search
 from vaekit.cli.console import error_line
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data.config import DataConfig
@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   vaekit evaluate runs/m16 --k 1000             # importance-sampled NLL -> evaluation.json
   vaekit sample runs/m16 --n 64 --out samples.png
   vaekit encode runs/m16 --data my_data.npy --out z.csv
+  vaekit score runs/m16 --data fashion-mnist --out scores.csv   # anomaly score per example
   vaekit serve runs/m16                         # explore it at http://127.0.0.1:8000/
   vaekit export runs/m16 --format onnx --out m16-onnx   # encoder/decoder for ONNX Runtime
 """
@@ -285,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     export.add_parser(sub)
     compress.add_parsers(sub)
+
+    score.add_parser(sub, _common, at_least, Formatter)
     return parser
 
 
@@ -330,6 +333,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return export.run(args)
     if args.command in compress.COMMANDS:
         return compress.run(args)
+
+    if args.command == "score":
+        return score.run(args)
     return getattr(commands, args.command)(args)
 
 

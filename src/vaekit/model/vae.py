@@ -325,6 +325,16 @@ class VAE(nn.Module):
         ]
         return torch.cat(out) + self.log_det()
 
+    def score(
+        self, x: ArrayLike, method: str | None = None, k: int | None = None, **options: Any
+    ) -> Tensor:
+        """Per-example anomaly scores (N,) in input order, higher = more anomalous; see
+        :func:`vaekit.evaluation.scores.score` for the methods, units and ``options``."""
+        from vaekit.evaluation import scores  # evaluation sits above the model: import on use
+
+        method = method or scores.DEFAULT_METHOD
+        return scores.score(self, x, method, scores.DEFAULT_K if k is None else k, **options)
+
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
     """``x`` (N, ...) and its conditions ``c`` (N, C) or None, in batches of ``size``."""

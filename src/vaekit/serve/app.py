@@ -145,7 +145,8 @@ def create_app(explorer: Explorer) -> FastAPI:
         if file.content_type not in ("image/png", "application/octet-stream"):
             raise HTTPException(415, f"expected a PNG image, got {file.content_type}")
         x = explorer.image_to_x(file.file.read(MAX_BODY))
-        return {"z": explorer.encode(x).tolist()}
+        scored = {"score": explorer.score(x), "score_method": explorer.score_method}
+        return {"z": explorer.encode(x).tolist(), **scored}
 
     @app.post("/api/sample", response_model=schemas.Examples)
     def sample(body: schemas.SampleRequest) -> dict[str, Any]:

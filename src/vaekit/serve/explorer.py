@@ -116,7 +116,25 @@ class Explorer:
             "x": self.x[index].flatten().tolist(),
             "z": self.z[index].tolist(),
             "label": label,
+            "score": self.score(
+                self.x[index : index + 1].flatten(1).numpy(), label if self.classes else None
+            )[0],
+            "score_method": self.score_method,
         }
+
+    @property
+    def score_method(self) -> str:
+        """The anomaly score shown beside examples: the default method for this model."""
+        from vaekit.evaluation.scores import DEFAULT_METHOD, resolve
+
+        return resolve(self.model, DEFAULT_METHOD)
+
+    def score(self, x: list[list[float]] | np.ndarray, label: int | None = None) -> list[float]:
+        """``model.score``: anomaly scores (N,) of flat examples (N, prod(shape)), higher = more
+        anomalous (:attr:`score_method`)."""
+        with self.lock:
+            s = self.model.score(matrix(x, "x"), self.score_method, **self._y(label))
+        return finite(s).tolist()
 
     # -- the model's methods, serialised ---------------------------------------------------------
     def decode(self, z: list[list[float]], label: int | None = None) -> Tensor:

@@ -56,6 +56,10 @@ class Examples(BaseModel):
 
 class Latents(BaseModel):
     z: list[list[float]] = Field(description="(N, latent_dim) posterior means")
+    score: list[float] | None = Field(
+        None, description="(N,) anomaly scores, higher = more anomalous (uploaded images)"
+    )
+    score_method: str | None = None
 
 
 class Example(BaseModel):
@@ -63,6 +67,8 @@ class Example(BaseModel):
     x: list[float]
     z: list[float]
     label: int | None
+    score: float | None = Field(None, description="anomaly score, higher = more anomalous")
+    score_method: str | None = None
 
 
 class LatentMap(BaseModel):

@@ -129,7 +129,8 @@ async function hover(event) {
   drawExamples($("hover"), [ex.x]);
   const names = S.card.class_names;
   const y = ex.label === null ? "no label" : `label ${names ? names[ex.label] : ex.label}`;
-  $("hover-text").textContent = `test example ${i}, ${y}`;
+  const score = ex.score === null ? "" : `, ${ex.score_method} score ${ex.score.toPrecision(4)}`;
+  $("hover-text").textContent = `test example ${i}, ${y}${score}`;
 }
 
 function clickMap(event) {
@@ -211,6 +212,8 @@ async function upload() {
     const data = await response.json();
     if (!response.ok) throw new Error(`/api/encode/image: ${JSON.stringify(data.detail)}`);
     S.z = data.z[0];
+    $("upload-score").textContent = data.score === null ? "" :
+      `${data.score_method} score ${data.score[0].toPrecision(4)} (higher = more anomalous)`;
     setSliders();
     decode();
   } catch (e) { showError(e); }
