@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from vaekit.data.download import FILES, describe_files, download
+from vaekit.data.npy import read_npz
 from vaekit.errors import ChecksumError, DataError, DataNotFoundError
 
 NPZ_NAME = "binarized_mnist_packbits.npz"
@@ -72,9 +72,9 @@ def check_split(x: np.ndarray, split: str, source: str) -> None:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            packed = {split: npz[split] for split in SPLITS}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        stored = read_npz(path)  # headers checked before anything is allocated
+        packed = {split: stored[split] for split in SPLITS}
+    except (DataError, KeyError) as err:
         raise ChecksumError(f"{path}: unreadable or incomplete ({err})") from None
     arrays = {split: np.unpackbits(p, axis=1)[:, :PIXELS] for split, p in packed.items()}
     for split, x in arrays.items():

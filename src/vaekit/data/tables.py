@@ -7,8 +7,8 @@ Rules:
   (or when ``label_column`` is a name);
 - ``label_column`` is a header name, else a 0-based column index (negative counts from the end);
   its values may be integers or strings (strings become 0..K-1 in sorted order, names kept);
-- every other cell must be a finite number. Errors name the file, the line (1-based, as an editor
-  shows it) and the column.
+- every other cell must be a finite number within float32's range (+-3.4e38). Errors name the
+  file, the line (1-based, as an editor shows it) and the column.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.splits import Source, encode_labels
+from vaekit.data.splits import F32_MAX, Source, encode_labels
 from vaekit.errors import DataError
 
 
@@ -56,13 +56,16 @@ def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -
 def _find_bad_cell(
     rows: list[tuple[int, list[str]]], columns: list[int], header: list[str] | None, path: Path
 ) -> DataError:
-    """The error for the first cell that is not a finite number (slow scan, errors only)."""
+    """The error for the first cell that is not a finite float32 (slow scan, errors only)."""
     for line, cells in rows:
         for j in columns:
             cell = cells[j]
-            if not _is_number(cell) or not np.isfinite(float(cell)):
+            if not _is_number(cell) or not abs(float(cell)) <= F32_MAX:
                 name = f" ({header[j].strip()!r})" if header else ""
-                problem = "is not finite" if _is_number(cell) else "is not a number"
+                problem = "is not a number"
+                if _is_number(cell):
+                    finite = np.isfinite(float(cell))
+                    problem = "is beyond float32's range" if finite else "is not finite"
                 return DataError(f"{path}: line {line}, column {j}{name}: {cell!r} {problem}")
     return DataError(f"{path}: unreadable numbers")  # pragma: no cover - scan always finds one
 
@@ -101,7 +104,7 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
         x = cells[:, columns].astype(np.float64)  # (N, D)
     except ValueError:
         raise _find_bad_cell(data, columns, header, path) from None
-    if not np.isfinite(x).all():
+    if not (np.abs(x) <= F32_MAX).all():  # NaN, inf, or beyond what float32 holds
         raise _find_bad_cell(data, columns, header, path)
 
     y = classes = None
