@@ -17,6 +17,7 @@ from typing import IO
 import numpy as np
 
 from vaekit.data.npy import memory_bytes
+from vaekit.data.regular import open_regular
 from vaekit.errors import DataError, DataNotFoundError
 
 # IDX type code -> numpy dtype (multi-byte types are big-endian)
@@ -89,7 +90,7 @@ def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             gzipped = path.suffix == ".gz" or f.read(2) == b"\x1f\x8b"
             f.seek(0)
             if not gzipped:
@@ -99,8 +100,8 @@ def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
                     raw = _gunzip(gz, str(path), magic)
             except (EOFError, OSError, zlib.error) as err:
                 raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
-    except FileNotFoundError:
-        raise DataNotFoundError(f"{path}: no such file") from None
+    except DataNotFoundError:
+        raise
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     return parse_idx(raw, str(path), magic)

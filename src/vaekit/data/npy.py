@@ -22,7 +22,8 @@ from typing import IO
 import numpy as np
 import numpy.lib.format as npformat
 
-from vaekit.errors import DataError
+from vaekit.data.regular import open_regular
+from vaekit.errors import DataError, DataNotFoundError
 
 DEFLATE_RATIO = 1100  # deflate's largest expansion is about 1032:1; a claim beyond it is a lie
 CHUNK = 2**24  # bytes read at a time from an .npz member
@@ -40,7 +41,10 @@ def read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dty
         )
         shape, fortran, dtype = read(f)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
-        raise DataError(f"{where}: not a readable .npy array ({_one_line(err)})") from None
+        why = "a header over numpy's safe size" if "max_header_size" in str(err) else err
+        raise DataError(f"{where}: not a readable .npy array ({_one_line(why)})") from None
+    if any(size < 0 for size in shape):
+        raise DataError(f"{where}: not a readable .npy array (negative size in shape {shape})")
     if dtype.hasobject:
         raise DataError(f"{where}: holds Python objects (pickles), which vaekit never loads")
     return shape, fortran, dtype
@@ -55,13 +59,15 @@ def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an ``.npy`` file whose header agrees with its size (see the module docstring)."""
     where = str(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             shape, fortran, dtype = read_header(f, where)
             held = os.fstat(f.fileno()).st_size - f.tell()
             claimed = nbytes(shape, dtype)
             if held != claimed:
                 raise DataError(f"{where}: {_mismatch(shape, dtype, claimed, held)}")
             flat = np.fromfile(f, dtype=dtype, count=math.prod(shape))
+    except DataNotFoundError:
+        raise
     except OSError as err:
         raise DataError(f"{where}: not a readable .npy file ({_one_line(err)})") from None
     if flat.size != math.prod(shape):  # the file shrank while being read
@@ -73,7 +79,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file, each checked before it is allocated."""
     where = str(path)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_regular(path) as f, zipfile.ZipFile(f) as zf:
             members = zf.infolist()
             total = sum(_check_member(info, where) for info in members)
             limit = memory_bytes()
@@ -84,7 +90,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                 )
             return dict(_read_member(zf, info, where) for info in members)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
-        if isinstance(err, DataError):
+        if isinstance(err, DataError | DataNotFoundError):
             raise
         raise DataError(f"{where}: not a readable .npz file ({_one_line(err)})") from None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.data.regular import open_regular
 from vaekit.data.splits import F32_MAX, Source, encode_labels
 from vaekit.errors import DataError
 
@@ -73,7 +74,8 @@ def _find_bad_cell(
 def read_csv(path: Path, label_column: str | None = None) -> Source:
     """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open_regular(path) as f:
+            text = f.read().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
