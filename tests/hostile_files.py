@@ -165,6 +165,14 @@ def png_claiming(w: int, h: int) -> bytes:
     )
 
 
+def png_that_warns() -> bytes:
+    """A good PNG with an acTL chunk of 0 frames: Pillow decodes it but warns (invalid APNG)."""
+    data = image_bytes("PNG")
+    end_of_ihdr = 8 + 8 + 13 + 4
+    actl = png_chunk(b"acTL", struct.pack(">II", 0, 0))
+    return data[:end_of_ihdr] + actl + data[end_of_ihdr:]
+
+
 def gif_claiming(w: int, h: int) -> bytes:
     data = bytearray(image_bytes("GIF"))
     data[6:10] = struct.pack("<HH", w, h)  # the logical screen

@@ -46,6 +46,7 @@ from hostile_files import (
     npz,
     npz_patched,
     png_claiming,
+    png_that_warns,
     spread_beyond_float32,
     tiff_claiming,
     with_value,
@@ -147,6 +148,7 @@ IMAGES = [
     ("png-truncated", folder_with("1.png", image_bytes("PNG")[:-30]), "not a readable image"),
     ("jpeg-truncated", folder_with("1.jpg", image_bytes("JPEG")[:200]), "not a readable image"),
     ("png-bad-crc", folder_with("1.png", flip(image_bytes("PNG"), 0.25)), "readable"),
+    ("png-pillow-warns", folder_with("1.png", png_that_warns()), "UserWarning: Invalid APNG"),
     ("fifo-named-png", folder_with_fifo, "9.png: not a regular file \\(a FIFO\\)"),
 ]
 

@@ -19,6 +19,7 @@ from hostile_files import (
     image_bytes,
     jpeg_claiming,
     png_claiming,
+    png_that_warns,
     tiff_claiming,
 )
 
@@ -170,6 +171,7 @@ UPLOADS = {
     "eps": EPS,
     "ps": PS,
     "truncated-png": image_bytes("PNG")[:-30],
+    "png-pillow-warns": png_that_warns(),
     "empty": b"",
     "text": b"hello",
 }
