@@ -57,6 +57,7 @@ from hypothesis import strategies as st
 from PIL import EpsImagePlugin
 
 from vaekit.data import DataConfig, load_dataset
+from vaekit.data.binarized import parse_amat
 from vaekit.data.idx import IMAGES_MAGIC, read_idx
 from vaekit.errors import DataError, VaekitError
 
@@ -153,6 +154,12 @@ IMAGES = [
 ]
 
 
+AMAT = [  # Larochelle's binarized MNIST text files, as found in a data folder
+    ("amat-word", write("b.amat", b"0.0 1.0\n0.0 x\n"), "not a text file of numbers"),
+    ("amat-empty", write("b.amat", b"\n\n"), "no rows"),
+    ("amat-binary-garbage", write("b.amat", bytes(range(256))), "not a text file|other than 0"),
+    ("amat-ragged", write("b.amat", b"0 1 1\n0 1\n"), "row 1 has 2 values"),
+]
 SPECIAL = [
     ("fifo-named-npy", fifo("x.npy"), "not a regular file \\(a FIFO\\)"),
     ("fifo-named-npz", fifo("x.npz"), "not a regular file \\(a FIFO\\)"),
@@ -165,7 +172,7 @@ LINKS = [
 ]
 
 
-CASES = NPY + NPZ + VALUES + CSV + IDX + IMAGES + SPECIAL + LINKS
+CASES = NPY + NPZ + VALUES + CSV + IDX + AMAT + IMAGES + SPECIAL + LINKS
 
 
 @pytest.fixture
@@ -183,9 +190,12 @@ def deadline() -> Iterator[None]:
 
 
 def read(path: Path) -> object:
-    """What vaekit does with the path: IDX files as a named dataset would, others as --dataset."""
+    """What vaekit does with the path: IDX and .amat files as a named dataset reads them, any
+    other as ``--dataset PATH``."""
     if path.suffix in (".idx", ".gz"):
         return read_idx(path, IMAGES_MAGIC)
+    if path.suffix == ".amat":
+        return parse_amat(path.read_bytes(), str(path))
     return load_dataset(DataConfig(str(path), val_fraction=0.0, test_fraction=0.0))
 
 

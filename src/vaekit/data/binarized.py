@@ -36,9 +36,14 @@ SPLIT_SHA256 = {
 def parse_amat(data: bytes, source: str) -> np.ndarray:
     """Decode an .amat text file of 0/1 values into a ``(rows, columns)`` uint8 array."""
     if b"." in data:  # values written as floats ("0.0"): the slow, general path
-        rows = [
-            np.array(line.split(), dtype=np.float64) for line in data.splitlines() if line.strip()
-        ]
+        try:
+            rows = [
+                np.array(line.split(), dtype=np.float64)
+                for line in data.splitlines()
+                if line.strip()
+            ]
+        except ValueError as err:
+            raise DataError(f"{source}: not a text file of numbers ({err})") from None
         lengths = {len(r) for r in rows}
         if len(lengths) > 1:
             raise DataError(f"{source}: rows have different lengths {sorted(lengths)}")
@@ -48,6 +53,8 @@ def parse_amat(data: bytes, source: str) -> np.ndarray:
         return x.astype(np.uint8)
     squeezed = data.translate(None, b" \t\r")
     lines = [line for line in squeezed.split(b"\n") if line]
+    if not lines:
+        raise DataError(f"{source}: no rows")
     lengths = {len(line) for line in lines}
     if len(lengths) > 1:
         first = next(i for i, line in enumerate(lines) if len(line) != len(lines[0]))

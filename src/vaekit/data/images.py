@@ -116,7 +116,7 @@ def checked_image(
                 f"{where}: not a readable image: the content is none of {allowed}"
             ) from None
         except Exception as err:  # Pillow's decoders raise many types on damaged files
-            said = "; ".join(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught)
+            said = "; ".join(f"{c.category.__name__}: {_one_line(c.message)}" for c in caught)
             why = f"{type(err).__name__}: {_one_line(err)}" + (f"; {said}" if said else "")
             allowed = ", ".join(formats)
             raise DataError(f"{where}: not a readable image of {allowed} ({why})") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+import zlib
 from typing import IO
 
 import numpy as np
@@ -40,7 +41,7 @@ def read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dty
             npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
         )
         shape, fortran, dtype = read(f)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
+    except Exception as err:  # numpy parses the header with ast and tokenize: many error types
         why = "a header over numpy's safe size" if "max_header_size" in str(err) else err
         raise DataError(f"{where}: not a readable .npy array ({_one_line(why)})") from None
     if any(size < 0 for size in shape):
@@ -89,7 +90,16 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     f"machine's memory ({limit / 2**30:.1f} GiB)"
                 )
             return dict(_read_member(zf, info, where) for info in members)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+    except (  # what the zip module raises on damage, an encrypted or exotic member included
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as err:
         if isinstance(err, DataError | DataNotFoundError):
             raise
         raise DataError(f"{where}: not a readable .npz file ({_one_line(err)})") from None
