@@ -192,6 +192,13 @@ def jpeg_claiming(w: int, h: int) -> bytes:
     return bytes(data)
 
 
+def webp_claiming(w: int, h: int) -> bytes:
+    data = bytearray(image_bytes("WEBP"))
+    frame = data.find(b"\x9d\x01\x2a")  # the VP8 key frame's start code, then 14-bit sizes
+    data[frame + 3 : frame + 7] = struct.pack("<HH", w, h)
+    return bytes(data)
+
+
 def tiff_claiming(w: int, h: int) -> bytes:
     data = bytearray(image_bytes("TIFF"))
     ifd = struct.unpack("<I", data[4:8])[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import signal
 import tracemalloc
 import zipfile
@@ -49,6 +50,7 @@ from hostile_files import (
     png_that_warns,
     spread_beyond_float32,
     tiff_claiming,
+    webp_claiming,
     with_value,
     write,
 )
@@ -63,6 +65,7 @@ from vaekit.errors import DataError, VaekitError
 
 GIB = 2**30
 PEAK = 32 * 2**20  # bytes allocated while reading one damaged file, at most
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, SIGALRM, wait4: POSIX")
 DEFLATED = zipfile.ZIP_DEFLATED
 DEADLINE_S = 20
 
@@ -142,6 +145,8 @@ IMAGES = [
     ("bmp-bomb", folder_with("1.bmp", bmp_claiming(100_000, 100_000)), "decompression"),
     ("jpeg-bomb", folder_with("1.jpg", jpeg_claiming(60000, 60000)), "decompression"),
     ("tiff-bomb", folder_with("1.tif", tiff_claiming(60000, 60000)), "decompression"),
+    ("webp-bomb", folder_with("1.webp", webp_claiming(16383, 16383)), "decompression"),
+    ("webp-over-our-limit", folder_with("1.webp", webp_claiming(9000, 9000)), "2\\^26"),
     ("eps-named-png", folder_with("1.png", EPS), "none of PNG, JPEG"),
     ("ps-named-jpg", folder_with("1.jpg", PS), "none of PNG, JPEG"),
     ("text-named-png", folder_with("1.png", b"hello"), "none of PNG"),

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120  # per case; a start of the command takes about 2 s, more on a loaded machine
 PARALLEL = 4
 GIB = 2**30
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, SIGALRM, wait4: POSIX")
 
 SHORT = [  # always run: one of each kind of input
     "npy-claims-1e12",

@@ -21,6 +21,7 @@ from hostile_files import (
     png_claiming,
     png_that_warns,
     tiff_claiming,
+    webp_claiming,
 )
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -168,6 +169,7 @@ UPLOADS = {
     "jpeg-bomb": jpeg_claiming(60000, 60000),
     "bmp-bomb": bmp_claiming(100_000, 100_000),
     "tiff-bomb": tiff_claiming(60000, 60000),
+    "webp-bomb": webp_claiming(16383, 16383),
     "eps": EPS,
     "ps": PS,
     "truncated-png": image_bytes("PNG")[:-30],
