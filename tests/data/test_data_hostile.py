@@ -92,6 +92,9 @@ NPY = [
     ("npy-header-huge", write("x.npy", npy_header("{" + " " * 70000 + "}", b"\x02\x00")), "read"),
     ("npy-strings", npy_of("x.npy", np.array(["a", "b"])), "expected numbers"),
     ("npy-5d", npy_of("x.npy", np.ones((2, 1, 1, 1, 1))), "at most 4"),
+    ("npy-no-features", npy_of("x.npy", np.ones((5, 0), np.uint8)), "no values in a row"),
+    ("npy-empty-images", npy_of("x.npy", np.ones((3, 2, 0, 4))), "no values in a row"),
+    ("npy-no-rows", npy_of("x.npy", np.ones((0, 4))), "no rows"),
 ]
 NPZ = [
     ("npz-header-claims-1e12", npz("x.npz", {"x.npy": claiming((10**12,))}), "truncated"),

@@ -29,8 +29,9 @@ def as_examples(x: np.ndarray, where: str) -> np.ndarray:
     """Validate a numeric array of examples and give it shape ``(N, *event_shape)``."""
     if x.dtype.kind not in "biuf":
         raise DataError(f"{where}: expected numbers, got an array of type {x.dtype}")
-    if x.ndim == 0 or len(x) == 0:
-        raise DataError(f"{where}: no rows (shape {x.shape})")
+    if x.ndim == 0 or x.size == 0:
+        what = "rows" if x.ndim == 0 or len(x) == 0 else "values in a row"
+        raise DataError(f"{where}: no {what} (shape {x.shape})")
     if x.ndim > 4:
         raise DataError(f"{where}: expected at most 4 dimensions (N, C, H, W), got {x.shape}")
     check_finite(x, where)
