@@ -292,3 +292,16 @@ def test_bit_flips_and_cuts_give_data_or_one_clear_error(tmp_path_factory, name,
         read(path if path.parent.name != "images" else path.parent)
     except VaekitError as err:
         assert "\n" not in str(err) and path.name in str(err), str(err)
+
+
+@pytest.mark.parametrize("name", ["x.npy", "x.npz", "t.gz"])
+def test_data_larger_than_this_machines_memory_is_refused(tmp_path, monkeypatch, name) -> None:
+    """A file whose data would not fit in memory is refused before it is read (here the machine
+    is made to have 20 bytes)."""
+    from vaekit.data import npy
+
+    monkeypatch.setattr(npy, "memory_bytes", lambda: 20)
+    path = tmp_path / name
+    path.write_bytes(GOOD[name]())
+    with pytest.raises(DataError, match="more than this machine's memory"):
+        read(path)

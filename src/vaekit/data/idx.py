@@ -16,7 +16,7 @@ from typing import IO
 
 import numpy as np
 
-from vaekit.data.npy import memory_bytes
+from vaekit.data.npy import check_memory
 from vaekit.data.regular import open_regular
 from vaekit.errors import DataError, DataNotFoundError
 
@@ -73,12 +73,7 @@ def _gunzip(f: IO[bytes], source: str, magic: int | None) -> bytes:
     data += f.read(4 * data[3] if len(data) == 4 else 0)
     header, dtype, dims = _header(data, source, magic)
     expected = header + math.prod(dims) * dtype.itemsize
-    limit = memory_bytes()
-    if limit is not None and expected > limit:
-        raise DataError(
-            f"{source}: the IDX header claims shape {dims} ({expected / 2**30:.1f} GiB), more "
-            f"than this machine's memory ({limit / 2**30:.1f} GiB)"
-        )
+    check_memory(expected, f"{source}: IDX of shape {dims}")
     return data + f.read(expected - len(data) + 1)
 
 

@@ -3,7 +3,8 @@
 A header is checked against the bytes that really hold the data before anything is allocated:
 
 - ``.npy``: the header's shape x item size must equal the bytes after the header (no more, no
-  less), so a header claiming 10^12 elements in a small file is refused at once;
+  less), so a header claiming 10^12 elements in a small file is refused at once, and fit in
+  this machine's memory;
 - ``.npz``: every member must be an ``.npy``; its header must agree with the size the zip
   directory records, that size with the compressed size (deflate expands at most ~1032 times,
   stored members not at all), and the total must fit in this machine's memory.
@@ -66,6 +67,7 @@ def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
             claimed = nbytes(shape, dtype)
             if held != claimed:
                 raise DataError(f"{where}: {_mismatch(shape, dtype, claimed, held)}")
+            check_memory(claimed, where)
             flat = np.fromfile(f, dtype=dtype, count=math.prod(shape))
     except DataNotFoundError:
         raise
@@ -82,13 +84,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         with open_regular(path) as f, zipfile.ZipFile(f) as zf:
             members = zf.infolist()
-            total = sum(_check_member(info, where) for info in members)
-            limit = memory_bytes()
-            if limit is not None and total > limit:
-                raise DataError(
-                    f"{where}: its arrays claim {total / 2**30:.1f} GiB, more than this "
-                    f"machine's memory ({limit / 2**30:.1f} GiB)"
-                )
+            check_memory(sum(_check_member(info, where) for info in members), where)
             return dict(_read_member(zf, info, where) for info in members)
     except (  # what the zip module raises on damage, an encrypted or exotic member included
         zipfile.BadZipFile,
@@ -151,6 +147,16 @@ def memory_bytes() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def check_memory(claimed: int, where: str) -> None:
+    """Raise :class:`DataError` if ``claimed`` bytes exceed this machine's physical memory."""
+    limit = memory_bytes()
+    if limit is not None and claimed > limit:
+        raise DataError(
+            f"{where}: the data claims {claimed / 2**30:.1f} GiB, more than this machine's "
+            f"memory ({limit / 2**30:.1f} GiB)"
+        )
 
 
 def _mismatch(shape: tuple[int, ...], dtype: np.dtype, claimed: int, held: int) -> str:
