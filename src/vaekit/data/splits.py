@@ -53,6 +53,8 @@ def check_float32(x: np.ndarray, where: str) -> None:
     """Raise :class:`DataError` naming the first row holding a value beyond float32's range."""
     if x.dtype.kind != "f" or x.dtype.itemsize <= 4 or x.size == 0:
         return
+    if max(float(x.max()), -float(x.min())) <= F32_MAX:  # no temporary copy in the usual case
+        return
     flat = x.reshape(len(x), -1)  # (N, D)
     big = np.abs(flat) > F32_MAX  # (N, D)
     if big.any():
@@ -69,7 +71,8 @@ def check_standardizable(xs: list[torch.Tensor], loc: torch.Tensor, name: str) -
     for x in xs:
         if x.numel() == 0:
             continue
-        spread = (x.double() - loc.double()).abs().amax(dim=0)  # (*shape)
+        lo, hi = x.amin(dim=0).double(), x.amax(dim=0).double()  # (*shape), no copy of x
+        spread = torch.maximum(hi - loc.double(), loc.double() - lo)  # max |x - loc|, (*shape)
         if not bool((spread <= F32_MAX).all()):
             j = int(torch.argmax(spread.flatten()))
             raise DataError(
