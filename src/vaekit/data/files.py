@@ -12,6 +12,9 @@ uint8 arrays with values above 1 are 8-bit pixels and are divided by 255.
    ``y_train`` / ``y_valid`` (or ``y_val``) / ``y_test`` if present; a split that is absent is
    drawn from ``train`` with the configured fraction;
 3. exactly one array: the data, without labels.
+
+Files are untrusted: :mod:`vaekit.data.npy` checks every header against the bytes that hold the
+data before allocating, and values must be finite and within float32's range.
 """
 
 from __future__ import annotations
