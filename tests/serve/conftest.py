@@ -61,7 +61,7 @@ def client(explorer2):
 
     from vaekit.serve.app import create_app
 
-    return TestClient(create_app(explorer2))
+    return TestClient(create_app(explorer2), base_url="http://127.0.0.1")
 
 
 @pytest.fixture(scope="session")

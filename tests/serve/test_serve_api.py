@@ -136,7 +136,7 @@ def test_encode_image_reads_a_png_of_the_model_size(client, explorer2) -> None:
     [
         ("png9", "image/png", 422, "the model's is 8x8"),
         ("jpeg", "image/png", 422, "expected a PNG image, got JPEG"),
-        ("junk", "image/png", 422, "not a readable PNG"),
+        ("junk", "image/png", 422, "not a readable image"),
         ("png8", "text/plain", 415, "expected a PNG"),
     ],
 )
@@ -219,7 +219,7 @@ def test_a_conditional_model_takes_and_checks_labels(tmp_path: Path) -> None:
         progress=False,
     )
     explorer = Explorer.open(run)
-    api = TestClient(create_app(explorer))
+    api = TestClient(create_app(explorer), base_url="http://127.0.0.1")
     assert api.get("/api/card").json()["classes"] == 10
     z = [[0.0, 0.0]]
     seven = api.post("/api/decode", json={"z": z, "label": 7})

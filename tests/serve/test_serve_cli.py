@@ -1,5 +1,6 @@
 """``vaekit serve`` run for real in a subprocess: it serves, warns when asked to listen beyond
-this machine, and fails in one line on a busy port or without the serve extra."""
+this machine, refuses Host headers naming other servers, and fails in one line on a busy port or
+without the serve extra."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def test_serve_serves_the_run_and_warns_off_loopback(run2: Path) -> None:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
                 time.sleep(0.2)
         assert card["latent_dim"] == 2
+        url = f"http://127.0.0.1:{port}/api/card"
+        for host, status in (("evil.example", 400), (f"0.0.0.0:{port}", 200), ("10.1.2.3", 200)):
+            assert httpx.get(url, headers={"Host": host}, timeout=5).status_code == status, host
     finally:
         proc.terminate()
         stdout, stderr = proc.communicate(timeout=20)

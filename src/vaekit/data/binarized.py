@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vaekit.data.download import FILES, describe_files, download
+from vaekit.data.npy import read_npz
 from vaekit.errors import ChecksumError, DataError, DataNotFoundError
 
 NPZ_NAME = "binarized_mnist_packbits.npz"
@@ -37,9 +37,14 @@ SPLIT_SHA256 = {
 def parse_amat(data: bytes, source: str) -> np.ndarray:
     """Decode an .amat text file of 0/1 values into a ``(rows, columns)`` uint8 array."""
     if b"." in data:  # values written as floats ("0.0"): the slow, general path
-        rows = [
-            np.array(line.split(), dtype=np.float64) for line in data.splitlines() if line.strip()
-        ]
+        try:
+            rows = [
+                np.array(line.split(), dtype=np.float64)
+                for line in data.splitlines()
+                if line.strip()
+            ]
+        except ValueError as err:
+            raise DataError(f"{source}: not a text file of numbers ({err})") from None
         lengths = {len(r) for r in rows}
         if len(lengths) > 1:
             raise DataError(f"{source}: rows have different lengths {sorted(lengths)}")
@@ -49,6 +54,8 @@ def parse_amat(data: bytes, source: str) -> np.ndarray:
         return x.astype(np.uint8)
     squeezed = data.translate(None, b" \t\r")
     lines = [line for line in squeezed.split(b"\n") if line]
+    if not lines:
+        raise DataError(f"{source}: no rows")
     lengths = {len(line) for line in lines}
     if len(lengths) > 1:
         first = next(i for i, line in enumerate(lines) if len(line) != len(lines[0]))
@@ -73,9 +80,9 @@ def check_split(x: np.ndarray, split: str, source: str) -> None:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            packed = {split: npz[split] for split in SPLITS}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        stored = read_npz(path)  # headers checked before anything is allocated
+        packed = {split: stored[split] for split in SPLITS}
+    except (DataError, KeyError) as err:
         raise ChecksumError(f"{path}: unreadable or incomplete ({err})") from None
     arrays = {split: np.unpackbits(p, axis=1)[:, :PIXELS] for split, p in packed.items()}
     for split, x in arrays.items():

@@ -12,16 +12,19 @@ uint8 arrays with values above 1 are 8-bit pixels and are divided by 255.
    ``y_train`` / ``y_valid`` (or ``y_val``) / ``y_test`` if present; a split that is absent is
    drawn from ``train`` with the configured fraction;
 3. exactly one array: the data, without labels.
+
+Files are untrusted: :mod:`vaekit.data.npy` checks every header against the bytes that hold the
+data before allocating, and values must be finite and within float32's range.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.splits import Source, check_finite, encode_labels
+from vaekit.data.npy import read_npy, read_npz
+from vaekit.data.splits import Source, check_finite, check_float32, encode_labels
 from vaekit.errors import DataError
 
 
@@ -29,11 +32,13 @@ def as_examples(x: np.ndarray, where: str) -> np.ndarray:
     """Validate a numeric array of examples and give it shape ``(N, *event_shape)``."""
     if x.dtype.kind not in "biuf":
         raise DataError(f"{where}: expected numbers, got an array of type {x.dtype}")
-    if x.ndim == 0 or len(x) == 0:
-        raise DataError(f"{where}: no rows (shape {x.shape})")
+    if x.ndim == 0 or x.size == 0:
+        what = "rows" if x.ndim == 0 or len(x) == 0 else "values in a row"
+        raise DataError(f"{where}: no {what} (shape {x.shape})")
     if x.ndim > 4:
         raise DataError(f"{where}: expected at most 4 dimensions (N, C, H, W), got {x.shape}")
     check_finite(x, where)
+    check_float32(x, where)
     if x.dtype.kind == "b":
         x = x.astype(np.uint8)
     if x.ndim in (1, 3):
@@ -44,14 +49,8 @@ def as_examples(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def _load(path: Path) -> np.ndarray | dict[str, np.ndarray]:
-    try:
-        with open(path, "rb") as f:  # np.load leaks its own handle when the file is corrupt
-            if path.suffix == ".npz":
-                with np.load(f, allow_pickle=False) as npz:
-                    return {key: npz[key] for key in npz.files}
-            return np.load(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable {path.suffix} file ({err})") from None
+    """The array of an .npy file, or the arrays of an .npz, headers checked before allocating."""
+    return read_npz(path) if path.suffix.lower() == ".npz" else read_npy(path)
 
 
 def _pick(arrays: dict[str, np.ndarray], *keys: str) -> tuple[str, np.ndarray] | None:

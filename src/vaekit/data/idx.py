@@ -12,9 +12,12 @@ import math
 import struct
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from vaekit.data.npy import check_memory
+from vaekit.data.regular import open_regular
 from vaekit.errors import DataError, DataNotFoundError
 
 # IDX type code -> numpy dtype (multi-byte types are big-endian)
@@ -30,13 +33,8 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 
 
-def parse_idx(data: bytes, source: str = "<bytes>", magic: int | None = None) -> np.ndarray:
-    """Decode raw (uncompressed) IDX bytes into an array of the stored shape.
-
-    ``magic``, when given, is the expected magic number (2051 for images, 2049 for labels).
-    Raises :class:`DataError` naming ``source`` on a bad header or a truncated/oversized body.
-    The result is a read-only view of ``data`` for uint8 files (no copy).
-    """
+def _header(data: bytes, source: str, magic: int | None) -> tuple[int, np.dtype, tuple[int, ...]]:
+    """``(header bytes, dtype, shape)`` from the start of IDX ``data`` (all of the header)."""
     if len(data) < 4:
         raise DataError(f"{source}: not an IDX file (only {len(data)} bytes)")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
@@ -48,8 +46,17 @@ def parse_idx(data: bytes, source: str = "<bytes>", magic: int | None = None) ->
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{source}: truncated IDX header ({len(data)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = _DTYPES[code]
+    return header, _DTYPES[code], struct.unpack(f">{ndim}I", data[4:header])
+
+
+def parse_idx(data: bytes, source: str = "<bytes>", magic: int | None = None) -> np.ndarray:
+    """Decode raw (uncompressed) IDX bytes into an array of the stored shape.
+
+    ``magic``, when given, is the expected magic number (2051 for images, 2049 for labels).
+    Raises :class:`DataError` naming ``source`` on a bad header or a truncated/oversized body.
+    The result is a read-only view of ``data`` for uint8 files (no copy).
+    """
+    header, dtype, dims = _header(data, source, magic)
     expected = header + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
@@ -57,6 +64,17 @@ def parse_idx(data: bytes, source: str = "<bytes>", magic: int | None = None) ->
             f"{source}: IDX file {what}: {len(data)} bytes, expected {expected} for shape {dims}"
         )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+
+
+def _gunzip(f: IO[bytes], source: str, magic: int | None) -> bytes:
+    """The IDX bytes of gzip stream ``f``, decompressing at most one byte past what the header
+    announces (a gzip bomb is never expanded), and no more than this machine's memory."""
+    data = f.read(4)
+    data += f.read(4 * data[3] if len(data) == 4 else 0)
+    header, dtype, dims = _header(data, source, magic)
+    expected = header + math.prod(dims) * dtype.itemsize
+    check_memory(expected, f"{source}: IDX of shape {dims}")
+    return data + f.read(expected - len(data) + 1)
 
 
 def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
@@ -67,14 +85,20 @@ def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataNotFoundError(f"{path}: no such file") from None
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as err:
-            raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
+        with open_regular(path) as f:
+            gzipped = path.suffix == ".gz" or f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            if not gzipped:
+                return parse_idx(f.read(), str(path), magic)
+            try:
+                with gzip.GzipFile(fileobj=f) as gz:
+                    raw = _gunzip(gz, str(path), magic)
+            except (EOFError, OSError, zlib.error) as err:
+                raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
+    except DataNotFoundError:
+        raise
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     return parse_idx(raw, str(path), magic)
 
 

@@ -4,6 +4,12 @@ Rules:
 
 - files are read in sorted path order; hidden files and folders (``.name``) are skipped, and any
   other non-image file is an error;
+- only regular files are read (a FIFO or device named like an image is an error, it never
+  blocks); symbolic links to files and folders are followed, a broken one or a loop is an error;
+- the content must be one of Pillow's PNG, JPEG, BMP, GIF, TIFF or WebP decoders, whatever the
+  name says (an EPS file named ``.png`` is refused, never handed to Ghostscript), and at most
+  ``MAX_PIXELS`` = 2^26 pixels by its header, checked before decoding (decompression bombs);
+  any warning Pillow gives while decoding is part of the error, which names the file;
 - labels come from class subfolders, ``folder/<class>/.../img.png``, named in sorted order;
   images either all sit in class subfolders or all at the top level;
 - grey images give C=1; colour images C=3 (alpha is dropped). If any image is colour, all are
@@ -15,25 +21,48 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vaekit.data.config import parse_image_size
+from vaekit.data.regular import open_regular
 from vaekit.data.splits import Source
 from vaekit.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")  # Pillow's decoders; never EPS or PS
+MAX_PIXELS = 2**26  # per image (8192 x 8192), checked from the header before decoding
+_WARNINGS = threading.Lock()  # catch_warnings swaps process-wide state: one decoder at a time
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 def list_images(folder: Path) -> tuple[list[Path], list[str] | None]:
-    """Sorted image paths under ``folder`` and their class names (None without subfolders)."""
+    """Sorted image paths under ``folder`` and their class names (None without subfolders).
+
+    Symbolic links are followed (a linked class folder is a class); a link that is broken or
+    leads back into a folder already walked is an error.
+    """
     files: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    seen = {os.path.realpath(folder)}
+
+    def refuse_walk_error(err: OSError) -> None:
+        raise DataError(f"{err.filename}: cannot be listed ({err.strerror or err})")
+
+    for root, dirs, names in os.walk(folder, onerror=refuse_walk_error, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            real = os.path.realpath(os.path.join(root, d))
+            if real in seen:
+                raise DataError(f"{Path(root, d)}: a link back to a folder already read ({real})")
+            seen.add(real)
         files.extend(Path(root, name) for name in names if not name.startswith("."))
     files.sort()
     if not files:
@@ -54,21 +83,64 @@ def list_images(folder: Path) -> tuple[list[Path], list[str] | None]:
     return files, labels
 
 
+@contextlib.contextmanager
+def checked_image(
+    fp: IO[bytes], where: str, formats: tuple[str, ...] = FORMATS
+) -> Iterator[Image.Image]:
+    """Open an image with one of Pillow's ``formats`` and at most :data:`MAX_PIXELS` pixels.
+
+    Everything that goes wrong while the caller decodes it inside the ``with`` block, Pillow's
+    warnings included, becomes one :class:`DataError` naming ``where``.
+    """
+    with _WARNINGS, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with Image.open(fp, formats=list(formats)) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise DataError(
+                        f"{where}: the image claims {w}x{h} pixels, over vaekit's limit of "
+                        f"{MAX_PIXELS} (2^26) per image (a decompression bomb?)"
+                    )
+                yield im
+        except DataError:
+            raise
+        except Image.DecompressionBombError as err:
+            raise DataError(
+                f"{where}: a decompression bomb? ({_one_line(err)}); vaekit reads images of at "
+                f"most {MAX_PIXELS} (2^26) pixels"
+            ) from None
+        except UnidentifiedImageError:
+            allowed = ", ".join(formats)
+            raise DataError(
+                f"{where}: not a readable image: the content is none of {allowed}"
+            ) from None
+        except Exception as err:  # Pillow's decoders raise many types on damaged files
+            said = "; ".join(f"{c.category.__name__}: {_one_line(c.message)}" for c in caught)
+            why = f"{type(err).__name__}: {_one_line(err)}" + (f"; {said}" if said else "")
+            allowed = ", ".join(formats)
+            raise DataError(f"{where}: not a readable image of {allowed} ({why})") from None
+    if caught:
+        warning = caught[0]
+        raise DataError(f"{where}: {warning.category.__name__}: {_one_line(warning.message)}")
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
 def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     """One image as uint8 ``(H, W)`` (grey) or ``(H, W, 3)`` (colour)."""
-    try:
-        with Image.open(path) as im:
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            if im.mode.startswith("I"):  # 16-bit grey -> 8 bits
-                return (np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
-            if im.mode in ("P", "PA"):  # palette: via RGBA, which also keeps Pillow quiet
-                im = im.convert("RGBA")
-            if im.mode in _GREY_MODES:
-                return np.asarray(im if im.mode == "L" else im.convert("L"))
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise DataError(f"{path}: not a readable image ({err})") from None
+    with open_regular(path) as f, checked_image(f, str(path)) as im:
+        if size is not None and im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        if im.mode.startswith("I"):  # 16-bit grey -> 8 bits
+            return (np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
+        if im.mode in ("P", "PA"):  # palette: via RGBA, which also keeps Pillow quiet
+            im = im.convert("RGBA")
+        if im.mode in _GREY_MODES:
+            return np.asarray(im if im.mode == "L" else im.convert("L"))
+        return np.asarray(im.convert("RGB"))
 
 
 def read_image_folder(folder: Path, image_size: str | None = None) -> Source:

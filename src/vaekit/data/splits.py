@@ -46,6 +46,42 @@ def check_finite(x: np.ndarray, where: str) -> None:
     raise DataError(f"{where}: row {row} contains NaN or inf ({int(bad.sum())} rows do)")
 
 
+F32_MAX = float(np.finfo(np.float32).max)  # vaekit computes in float32
+
+
+def check_float32(x: np.ndarray, where: str) -> None:
+    """Raise :class:`DataError` naming the first row holding a value beyond float32's range."""
+    if x.dtype.kind != "f" or x.dtype.itemsize <= 4 or x.size == 0:
+        return
+    if max(float(x.max()), -float(x.min())) <= F32_MAX:  # no temporary copy in the usual case
+        return
+    flat = x.reshape(len(x), -1)  # (N, D)
+    big = np.abs(flat) > F32_MAX  # (N, D)
+    if big.any():
+        row, column = (int(i[0]) for i in np.nonzero(big))
+        value = flat[row, column]
+        raise DataError(
+            f"{where}: row {row} holds {value:.4g}, beyond float32's range (+-{F32_MAX:.4g}) "
+            f"in which vaekit computes; rescale the data"
+        )
+
+
+def check_standardizable(xs: list[torch.Tensor], loc: torch.Tensor, name: str) -> None:
+    """Raise :class:`DataError` if ``x - loc`` overflows float32 in some split ``(N, *shape)``."""
+    for x in xs:
+        if x.numel() == 0:
+            continue
+        lo, hi = x.amin(dim=0).double(), x.amax(dim=0).double()  # (*shape), no copy of x
+        spread = torch.maximum(hi - loc.double(), loc.double() - lo)  # max |x - loc|, (*shape)
+        if not bool((spread <= F32_MAX).all()):
+            j = int(torch.argmax(spread.flatten()))
+            raise DataError(
+                f"{name}: feature {j} spreads {float(spread.flatten()[j]):.4g} from its mean, "
+                f"beyond float32's range (+-{F32_MAX:.4g}): it cannot be standardized; rescale "
+                f"the data"
+            )
+
+
 def detect_kind(arrays: list[np.ndarray], value_scale: float = 1.0) -> str:
     """``"binary"`` if every value is 0 or 1, ``"grey"`` if all lie in [0, 1], else ``"real"``."""
     arrays = [a for a in arrays if a.size]
@@ -133,6 +169,7 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
     loc = std = None
     if kind == "real":
         loc, std = standardization(xs[0])
+        check_standardizable(xs, loc, source.name)
 
     binarize = False
     if config.binarize:

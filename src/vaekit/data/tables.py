@@ -7,8 +7,8 @@ Rules:
   (or when ``label_column`` is a name);
 - ``label_column`` is a header name, else a 0-based column index (negative counts from the end);
   its values may be integers or strings (strings become 0..K-1 in sorted order, names kept);
-- every other cell must be a finite number. Errors name the file, the line (1-based, as an editor
-  shows it) and the column.
+- every other cell must be a finite number within float32's range (+-3.4e38). Errors name the
+  file, the line (1-based, as an editor shows it) and the column.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.splits import Source, encode_labels
+from vaekit.data.regular import open_regular
+from vaekit.data.splits import F32_MAX, Source, encode_labels
 from vaekit.errors import DataError
 
 
@@ -56,13 +57,16 @@ def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -
 def _find_bad_cell(
     rows: list[tuple[int, list[str]]], columns: list[int], header: list[str] | None, path: Path
 ) -> DataError:
-    """The error for the first cell that is not a finite number (slow scan, errors only)."""
+    """The error for the first cell that is not a finite float32 (slow scan, errors only)."""
     for line, cells in rows:
         for j in columns:
             cell = cells[j]
-            if not _is_number(cell) or not np.isfinite(float(cell)):
+            if not _is_number(cell) or not abs(float(cell)) <= F32_MAX:
                 name = f" ({header[j].strip()!r})" if header else ""
-                problem = "is not finite" if _is_number(cell) else "is not a number"
+                problem = "is not a number"
+                if _is_number(cell):
+                    finite = np.isfinite(float(cell))
+                    problem = "is beyond float32's range" if finite else "is not finite"
                 return DataError(f"{path}: line {line}, column {j}{name}: {cell!r} {problem}")
     return DataError(f"{path}: unreadable numbers")  # pragma: no cover - scan always finds one
 
@@ -70,7 +74,8 @@ def _find_bad_cell(
 def read_csv(path: Path, label_column: str | None = None) -> Source:
     """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open_regular(path) as f:
+            text = f.read().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
@@ -101,7 +106,7 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
         x = cells[:, columns].astype(np.float64)  # (N, D)
     except ValueError:
         raise _find_bad_cell(data, columns, header, path) from None
-    if not np.isfinite(x).all():
+    if not (np.abs(x) <= F32_MAX).all():  # NaN, inf, or beyond what float32 holds
         raise _find_bad_cell(data, columns, header, path)
 
     y = classes = None

@@ -1,14 +1,17 @@
 """The web app of ``vaekit serve``: one page and a JSON API over an :class:`Explorer`.
 
 Routes only translate between JSON and the explorer (which calls the model's public methods).
-Every error is a JSON body ``{"detail": ...}`` with a 4xx status: 413 for a body over
-``MAX_BODY`` bytes, 415 for an upload that is not a PNG, 404 for an example out of range, 422
-for anything else the model or the schemas reject. The page, its script and its style are
-files of this package: nothing is fetched from elsewhere, and no request names a file.
+Every error is a JSON body ``{"detail": ...}`` with a 4xx status: 400 for a Host header that
+names another server (DNS rebinding), 413 for a body over ``MAX_BODY`` bytes, 415 for an upload
+that is not a PNG, 404 for an example out of range, 422 for anything else the model or the
+schemas reject (a damaged image or a decompression bomb included). The page, its script and
+its style are files of this package: nothing is fetched from elsewhere, and no request names a
+file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 from pathlib import Path
@@ -28,6 +31,59 @@ from vaekit.serve.explorer import Explorer
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 4 * 2**20  # bytes: 256 flat 28x28 examples as JSON take about 1.5 MB
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")  # every interface of this machine
+
+
+def host_name(header: bytes) -> str | None:
+    """The name in a Host header, lower case, without port or IPv6 brackets; None if malformed.
+
+    ``localhost:8000`` -> ``localhost``; ``[::1]:8000`` -> ``::1``.
+    """
+    text = header.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        name, bracket, port = text[1:].partition("]")
+        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
+            return None
+        return name
+    name, colon, port = text.partition(":")
+    if colon and not port.isdigit():
+        return None
+    return name or None
+
+
+def is_ip(name: str) -> bool:
+    """Whether ``name`` is an IPv4 or IPv6 address (not a DNS name)."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostGuard:
+    """ASGI middleware against DNS rebinding: a request whose Host header names another server
+    is answered 400. Accepted: 127.0.0.1, localhost, [::1] and the served ``host``, with or
+    without a port; when serving on every interface (0.0.0.0 or ::), any IP address too
+    (a rebinding attack needs a DNS name) and this machine's own name."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
+        self.app = app
+        self.names = {*LOOPBACK, host.strip("[]").lower()}
+        self.any_ip = host in WILDCARDS
+        if self.any_ip:
+            self.names.add(socket.gethostname().lower())
+
+    def allows(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether exactly one Host header is present and names this server."""
+        hosts = [value for key, value in headers if key.lower() == b"host"]
+        name = host_name(hosts[0]) if len(hosts) == 1 else None
+        return name is not None and (name in self.names or (self.any_ip and is_ip(name)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allows(scope["headers"]):
+            detail = "the Host header must name this server (127.0.0.1, localhost or --host)"
+            return await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -74,8 +130,12 @@ def examples(x: Tensor) -> dict[str, Any]:
     return {"x": x.reshape(len(x), -1).tolist(), "shape": list(x.shape[1:])}
 
 
-def create_app(explorer: Explorer) -> FastAPI:
-    """The FastAPI app serving ``explorer``'s page and API (schema at ``/openapi.json``)."""
+def create_app(explorer: Explorer, host: str = "127.0.0.1") -> FastAPI:
+    """The FastAPI app serving ``explorer``'s page and API (schema at ``/openapi.json``).
+
+    ``host``: the address served on; requests must name it (or a loopback name) in their Host
+    header (:class:`HostGuard`).
+    """
     from vaekit import __version__
 
     app = FastAPI(
@@ -86,6 +146,7 @@ def create_app(explorer: Explorer) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(HostGuard, host=host)  # the outermost: checked before the body is read
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(DataError)
@@ -186,7 +247,7 @@ def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, device: st
             file=sys.stderr,
         )
     sock = bind(host, port)
-    app = create_app(Explorer.open(run, device))
+    app = create_app(Explorer.open(run, device), host)
     where = sock.getsockname()
     url = f"http://{f'[{host}]' if ':' in host else host}:{where[1]}/"
     print(f"vaekit explorer of {run}: {url} (Ctrl-C stops it)", flush=True)

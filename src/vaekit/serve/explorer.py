@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from vaekit import api
 from vaekit.data import Dataset, load_dataset
+from vaekit.data.images import checked_image
 from vaekit.errors import DataError
 from vaekit.evaluation import diagnostics
 from vaekit.model.vae import VAE
@@ -166,23 +166,21 @@ class Explorer:
     def image_to_x(self, data: bytes) -> np.ndarray:
         """A PNG of the model's size -> one example (1, prod(shape)) in data units.
 
+        Read like an image file of a folder (:func:`vaekit.data.images.checked_image`): Pillow's
+        decoders of image formats only, at most 2^26 pixels by the header, warnings refused.
+
         Pixels in [0, 1] are mapped onto the data's display range, and rounded for binary data.
         """
         if not self._card["image"]:
             raise DataError("this model's data are vectors, not images: send x to /api/encode")
         shape = self.model.shape
         channels, (h, w) = (shape[0] if len(shape) == 3 else 1), shape[-2:]
-        try:
-            im = Image.open(io.BytesIO(data))
+        with checked_image(io.BytesIO(data), "the upload") as im:  # bombs, warnings: a 422
             if im.format != "PNG":
                 raise DataError(f"expected a PNG image, got {im.format}")
             if im.size != (w, h):
                 raise DataError(f"the image is {im.size[0]}x{im.size[1]}, the model's is {w}x{h}")
             pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"), np.float32) / 255
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            if isinstance(e, DataError):
-                raise
-            raise DataError(f"not a readable PNG image ({type(e).__name__})") from None
         if channels == 3:
             pixels = pixels.transpose(2, 0, 1)  # (3, H, W)
         lo, hi = self._card["display_range"]

@@ -229,11 +229,23 @@ def marginals_figure(
     d = min(a.shape[1], MAX_FEATURES)
     fig, axes = _feature_grid(d, 2.6)
     for j, ax in enumerate(axes):
-        bins = np.histogram_bin_edges(np.concatenate([a[:, j], b[:, j]]), bins=30)
-        ax.hist(a[:, j], bins=bins, alpha=0.5, density=True, label="data")
-        ax.hist(b[:, j], bins=bins, alpha=0.5, density=True, label="samples")
-        ax.set_title(names[j] if names else f"feature {j}", fontsize=9)
-    axes[0].legend(fontsize=8)
+        # samples of data near float32's limits may overflow to inf: drawn without them
+        aj, bj = a[:, j][np.isfinite(a[:, j])], b[:, j][np.isfinite(b[:, j])]
+        dropped = len(a) + len(b) - len(aj) - len(bj)
+        title = names[j] if names else f"feature {j}"
+        ax.set_title(title + (f" ({dropped} non-finite left out)" if dropped else ""), fontsize=9)
+        both = np.concatenate([aj, bj])
+        if both.size == 0:
+            continue
+        lo, hi = float(both.min()), float(both.max())
+        if not hi > lo:  # one value: +-0.5 around it would vanish in rounding near 3e38
+            lo, hi = lo - max(0.5, abs(lo) * 1e-6), hi + max(0.5, abs(hi) * 1e-6)
+        bins = np.linspace(lo, hi, 31)
+        for values, label in ((aj, "data"), (bj, "samples")):
+            if values.size:  # an empty density would divide 0 by 0
+                ax.hist(values, bins=bins, alpha=0.5, density=True, label=label)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=8)
     fig.suptitle(f"samples vs data, feature by feature (first {d} of {a.shape[1]})")
     return fig
 
