@@ -21,6 +21,7 @@ import torch
 from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
 from vaekit.errors import CheckpointError, ConfigError
+from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
 from vaekit.training.loop import Hook, LoopState, resolve_device, train
@@ -29,10 +30,14 @@ CONFIG_FILE = "config.json"
 
 
 def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
-    """An untrained VAE shaped for ``data`` (its event shape, value kind and standardisation;
-    with ``model_config.conditional``, its number of classes)."""
+    """An untrained VAE shaped for ``data`` (its event shape, value kind, levels and
+    standardisation; with ``model_config.conditional``, its number of classes). A learned
+    Gaussian scale starts at the data's per-feature spread (1 for standardized data)."""
     y_dim = n_classes(data) if model_config.conditional else 0
-    return VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim).to(device)
+    vae = VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim, data.levels)
+    if isinstance(vae.likelihood, GaussianLikelihood) and not vae.standardized:
+        vae.likelihood.init_scale(data.x_train.std(dim=0, correction=0))  # (*shape)
+    return vae.to(device)
 
 
 def n_classes(data: Dataset) -> int:
@@ -104,7 +109,7 @@ def fit(
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
     if out is not None and distributed.is_main():
-        write_config(out, model, train_config, data_config, dataset)
+        write_config(out, vae.config, train_config, data_config, dataset)
     state: LoopState = train(
         vae,
         dataset.x_train,
@@ -156,7 +161,8 @@ def write_config(
             "dataset": {
                 "name": dataset.name,
                 "shape": list(dataset.shape),
-                "kind": dataset.kind,
+                **dataset.describe(),
+                "likelihood": model.likelihood,
                 "n_train": len(dataset.x_train),
                 "n_val": len(dataset.x_val),
                 "n_test": len(dataset.x_test),

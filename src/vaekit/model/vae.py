@@ -18,7 +18,7 @@ from torch.distributions import Distribution, Independent, Normal
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
 from vaekit.model import estimate
-from vaekit.model.likelihoods import make_likelihood
+from vaekit.model.likelihoods import make_likelihood, resolve
 from vaekit.model.nets import make_networks
 from vaekit.model.objectives import Terms, elbo, iwae
 from vaekit.model.priors import make_prior
@@ -29,9 +29,12 @@ ArrayLike = Tensor | np.ndarray
 class VAE(nn.Module):
     """A variational autoencoder over data of event shape ``shape`` (e.g. (1, 28, 28) or (D,)).
 
-    ``kind`` is the data's value domain ("binary", "grey" or "real"); ``loc``/``scale`` (shape
-    ``shape``) standardise real data inside the model, so every public method speaks the data's
-    own units and log-densities include the Jacobian of the standardisation.
+    ``kind`` is the data's value domain ("binary", "grey", "rgb" or "real") and ``levels`` the
+    number of values k/(levels-1) its [0, 1] data lie on (256 for 8-bit, None for continuous):
+    they resolve ``config.likelihood="auto"``, and ``self.config`` holds the resolved config.
+    ``loc``/``scale`` (shape ``shape``) standardise real data inside the model, so every public
+    method speaks the data's own units and log-densities include the Jacobian of the
+    standardisation.
 
     ``y_dim`` > 0 makes it a conditional VAE (Sohn et al. 2015): encoder and decoder also see a
     condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
@@ -46,12 +49,17 @@ class VAE(nn.Module):
         loc: Tensor | None = None,
         scale: Tensor | None = None,
         y_dim: int = 0,
+        levels: int | None = None,
     ) -> None:
         super().__init__()
+        config = resolve(config, kind, levels)
         self.config, self.shape, self.kind = config, tuple(int(s) for s in shape), kind
         self.y_dim = int(y_dim)
         if self.y_dim < 0:
             raise DataError(f"y_dim must be >= 0, got {y_dim}")
+        self.likelihood = make_likelihood(
+            config.likelihood, self.shape, kind, config.gaussian_scale, config.levels
+        )
         self.encoder, self.decoder = make_networks(
             config.network,
             self.shape,
@@ -60,11 +68,9 @@ class VAE(nn.Module):
             config.channels,
             config.activation,
             self.y_dim,
+            self.likelihood.n_params,
         )
         self.prior = make_prior(config, self.shape, self.y_dim)
-        self.likelihood = make_likelihood(
-            config.likelihood, self.shape, kind, config.gaussian_scale
-        )
         self.standardized = loc is not None
         if self.standardized:
             scale = torch.ones(self.shape) if scale is None else scale
@@ -90,7 +96,7 @@ class VAE(nn.Module):
     def px(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[, y]) in model space, batch z.shape[:-1], event ``shape``. ``z`` (..., B, L),
         ``y`` (B, y_dim) condition vectors, broadcast over the leading sample dimensions."""
-        params = self.decoder(z, y).unflatten(-1, self.shape)  # (..., B, *shape)
+        params = self.decoder(z, y).unflatten(-1, self.likelihood.param_shape)  # (..., B, *p)
         return self.likelihood(params)
 
     def condition(self, y: ArrayLike | int | None, n: int, check: bool = True) -> Tensor | None:
