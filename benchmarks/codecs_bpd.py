@@ -2,22 +2,23 @@
 discretized logistic likelihood beside lossless codecs (PNG, WebP, gzip, bzip2, xz), one run.
 
     OMP_NUM_THREADS=1 VAEKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/codecs_bpd.py \
-        [--epochs 6] [--k 16] [--datasets fashion-mnist,mnist]
+        [--epochs 4] [--k 16] [--n-test 2000] [--datasets fashion-mnist,mnist]
 
-Data: the official 60,000 training and 10,000 test images, 8-bit grey (values k/255), D = 784.
-The VAE: strided conv encoder/decoder (channels 32,64; dense 256; latent 32), likelihood
-``discretized-logistic`` over the 256 levels with a per-pixel location and log-scale from the
-decoder; Adam 1e-3, batch 128, ``--epochs`` epochs, seed 0. Its figure is the importance-sampled
-test NLL with ``--k`` samples per image on all 10,000 test images (the IWAE bound L_k: an upper
-bound on the model's true NLL in expectation, so the VAE's true bits/dim are at most this),
-divided by D ln 2: a discrete likelihood over the data's own 256 levels, so these are bits per
-pixel in the codecs' sense.
+Data: the official 60,000 training images, and the first ``--n-test`` of the official 10,000 test
+images (all of them with --n-test 10000), 8-bit grey (values k/255), D = 784.
+The VAE: strided conv encoder/decoder (``--channels``, default 16,32; dense 256; latent 32),
+likelihood ``discretized-logistic`` over the 256 levels with a per-pixel location and log-scale
+from the decoder; Adam ``--lr``, batch 128, ``--epochs`` epochs, seed 0. Its figure is the
+importance-sampled test NLL with ``--k`` samples per image (the IWAE bound L_k: an upper bound on
+the model's true NLL in expectation, so the VAE's true bits/dim are at most this), divided by
+D ln 2: a discrete likelihood over the data's own 256 levels, so these are bits per pixel in the
+codecs' sense.
 
-The codecs compress the same 10,000 test images (uint8): PNG (Pillow, ``optimize=True``) and
-WebP lossless (Pillow, ``lossless=True, quality=100, method=6``, when Pillow has WebP) one image
-per file, summing the file sizes (headers included); gzip -9, bzip2 -9 and xz (preset 9 |
-extreme) once over all images concatenated (10,000 x 784 bytes, row-major). Bits per dimension
-= 8 x bytes / (10,000 x 784).
+The codecs compress the same test images (uint8): PNG (Pillow, ``optimize=True``) and WebP
+lossless (Pillow, ``lossless=True, quality=100, method=6``, when Pillow has WebP) one image per
+file, summing the file sizes (headers included); gzip -9, bzip2 -9 and xz (preset 9 | extreme)
+once over all the images concatenated (n x 784 bytes, row-major). Bits per dimension
+= 8 x bytes / (n x 784).
 """
 
 from __future__ import annotations
@@ -66,20 +67,24 @@ def codec_bits(images: np.ndarray) -> dict[str, float]:
     return {name: 8 * size / n_dims for name, size in sizes.items()}
 
 
-def vae_bits(name: str, epochs: int, k: int) -> dict[str, float]:
-    """Train the conv VAE on ``name`` and return its test bits/dim and timings."""
+def vae_bits(
+    name: str, epochs: int, k: int, n_test: int, channels: tuple[int, ...], lr: float
+) -> dict[str, float]:
+    """Train the conv VAE on ``name``; its bits/dim on the first ``n_test`` test images."""
     data = load_dataset(DataConfig(name, data_dir=str(data_dir()), val_fraction=0.0))
     assert data.levels == 256, data.describe()
     model_config = ModelConfig(
-        latent_dim=32, network="conv", channels=(32, 64), hidden=(256,), likelihood="auto"
+        latent_dim=32, network="conv", channels=channels, hidden=(256,), likelihood="auto"
     )
     start = time.perf_counter()
-    model = api.fit(data, model_config, TrainConfig(epochs=epochs, batch_size=128), progress=False)
+    train_config = TrainConfig(epochs=epochs, batch_size=128, lr=lr)
+    model = api.fit(data, model_config, train_config, progress=False)
     train_s = time.perf_counter() - start
     assert model.config.likelihood == "discretized-logistic"
     start = time.perf_counter()
     torch.manual_seed(0)
-    est = log_likelihood_estimate(model, model.check_data(data.x_test), k=k, batch_size=250)
+    x_test = model.check_data(data.x_test[:n_test])  # (n, 1, 28, 28)
+    est = log_likelihood_estimate(model, x_test, k=k, batch_size=250)
     nll = -float(est.log_px.double().mean())
     stderr = float(est.log_px.double().std() / math.sqrt(len(est.log_px)))
     d_ln2 = data.n_features * math.log(2)
@@ -96,31 +101,38 @@ def vae_bits(name: str, epochs: int, k: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("--channels", default="16,32")
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--datasets", default="fashion-mnist,mnist")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     results = {}
     for name in args.datasets.split(","):
         test = load_dataset(DataConfig(name, data_dir=str(data_dir()), val_fraction=0.0))
-        images = np.round(test.x_test[:, 0].numpy() * 255).astype(np.uint8)  # (10000, 28, 28)
+        x_test = test.x_test[: args.n_test, 0].numpy()
+        images = np.round(x_test * 255).astype(np.uint8)  # (n, 28, 28)
         codecs = codec_bits(images)
-        vae = vae_bits(name, args.epochs, args.k)
+        print(f"{name} codecs: {json.dumps(codecs)}", flush=True)
+        channels = tuple(int(c) for c in args.channels.split(","))
+        vae = vae_bits(name, args.epochs, args.k, args.n_test, channels, args.lr)
         best = min(codecs, key=codecs.__getitem__)
         results[name] = {"codecs": codecs, "vae": vae, "best_codec": best}
         print(f"\n{name}: test images {len(images)}, D = {images[0].size}")
         for codec, bits in sorted(codecs.items(), key=lambda kv: kv[1]):
             print(f"  {codec:28s} {bits:.3f} bits/dim")
         print(
-            f"  VAE (discretized logistic, IWAE k={args.k}, {args.epochs} epochs) "
+            f"  VAE (discretized logistic, conv {args.channels}, IWAE k={args.k}, "
+            f"{args.epochs} epochs) "
             f"{vae['bits_per_dim']:.3f} +- {vae['bits_per_dim_stderr']:.3f} bits/dim "
             f"(ELBO {vae['elbo_bits_per_dim']:.3f}); train {vae['train_seconds']:.0f} s, "
             f"eval {vae['eval_seconds']:.0f} s"
         )
         gap = codecs[best] - vae["bits_per_dim"]
         winner = "the VAE" if gap > 0 else best
-        print(f"  best codec: {best}; {winner} wins by {abs(gap):.3f} bits/dim")
+        print(f"  best codec: {best}; {winner} wins by {abs(gap):.3f} bits/dim", flush=True)
     print(json.dumps(results, indent=2))
 
 

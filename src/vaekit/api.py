@@ -54,17 +54,34 @@ def n_classes(data: Dataset) -> int:
 def as_dataset(
     data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor,
     data_config: DataConfig | None = None,
+    **data_options: Any,
 ) -> tuple[Dataset, DataConfig]:
-    """Turn any accepted data argument into a loaded :class:`Dataset` (and its config)."""
+    """Turn any accepted data argument into a loaded :class:`Dataset` (and its config).
+
+    ``data_options``: fields of :class:`DataConfig` (``label_column="diagnosis"``,
+    ``val_fraction=0.2``, ...) applied over ``data_config``; not for a loaded Dataset."""
+    fields = {f.name for f in dataclasses.fields(DataConfig)} - {"dataset"}
+    unknown = sorted(set(data_options) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown data option {', '.join(unknown)}; the DataConfig fields are "
+            f"{', '.join(sorted(fields))}"
+        )
     if isinstance(data, Dataset):
+        if data_options:
+            raise ConfigError(
+                f"{', '.join(sorted(data_options))} apply when data is loaded here (a name, a "
+                "path or an array), not to an already loaded Dataset"
+            )
         return data, data_config or DataConfig(dataset=data.name)
     if isinstance(data, DataConfig):
-        return load_dataset(data), data
+        config = dataclasses.replace(data, **data_options)
+        return load_dataset(config), config
     if isinstance(data, str | Path):
         base = data_config or DataConfig()
-        config = dataclasses.replace(base, dataset=str(data))
+        config = dataclasses.replace(base, dataset=str(data), **data_options)
         return load_dataset(config), config
-    config = data_config or DataConfig(dataset="array")
+    config = dataclasses.replace(data_config or DataConfig(dataset="array"), **data_options)
     return from_arrays(np.asarray(data), config=config), config
 
 
@@ -78,12 +95,16 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     hooks: Sequence[Hook] = (),
+    **data_options: Any,
 ) -> VAE:
     """Train a VAE and return it (its epoch history is in ``model.history``).
 
     ``data``: a dataset name (``digits``, the default, ``mnist``, ...), a file or folder path, a
-    loaded :class:`Dataset`, or an array (N, ...) of examples. ``out``: a run folder that receives
-    config.json, metrics.jsonl and the checkpoints. With ``resume=True`` an interrupted run in
+    loaded :class:`Dataset`, or an array (N, ...) of examples. ``data_options``: any field of
+    :class:`DataConfig` by name, e.g. ``fit("data.csv", label_column="diagnosis")``,
+    ``image_size="32x32"``, ``val_fraction=0.2`` (over ``data_config`` if given as well).
+    ``out``: a run folder that receives config.json, metrics.jsonl and the checkpoints. With
+    ``resume=True`` an interrupted run in
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
     ``train_config`` may then only change ``epochs``, to extend a finished run.
@@ -99,12 +120,13 @@ def fit(
             raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
         model, train_config = saved["model"], _resumed(saved["train"], train_config)
         if data is None:
-            dataset, data_config = as_dataset(saved["data"])
+            dataset, data_config = as_dataset(saved["data"], **data_options)
         else:
-            dataset, data_config = as_dataset(data, data_config or saved["data"])
+            dataset, data_config = as_dataset(data, data_config or saved["data"], **data_options)
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
-        dataset, data_config = as_dataset("digits" if data is None else data, data_config)
+        data = "digits" if data is None else data
+        dataset, data_config = as_dataset(data, data_config, **data_options)
     device = distributed.init(resolve_device(train_config.device))
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
@@ -163,6 +185,7 @@ def write_config(
                 "shape": list(dataset.shape),
                 **dataset.describe(),
                 "likelihood": model.likelihood,
+                **({"columns": list(dataset.columns)} if dataset.columns else {}),
                 "n_train": len(dataset.x_train),
                 "n_val": len(dataset.x_val),
                 "n_test": len(dataset.x_test),

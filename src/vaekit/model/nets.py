@@ -82,7 +82,7 @@ def image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
         return int(shape[0]), int(shape[1]), int(shape[2])
     raise ConfigError(
         f"a conv network needs image data of shape (C, H, W) or (H, W), got {tuple(shape)}; "
-        "use --network mlp"
+        'use network="mlp"'
     )
 
 
@@ -94,7 +94,7 @@ def strided_sizes(h: int, w: int, layers: int) -> list[tuple[int, int]]:
         if h < 1 or w < 1:
             raise ConfigError(
                 f"images of {sizes[0][0]}x{sizes[0][1]} are too small for {layers} stride-2 "
-                "conv layers; use fewer --channels"
+                "conv layers; use fewer channels"
             )
         sizes.append((h, w))
     return sizes

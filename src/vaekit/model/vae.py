@@ -7,6 +7,7 @@ data in its original units, accept NumPy arrays or tensors, and check their inpu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -190,10 +191,13 @@ class VAE(nn.Module):
         """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
 
         Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
-        and values outside the likelihood's support.
+        and values outside the likelihood's support. uint8 values above 1 are 8-bit pixels and
+        become k/255, as when data is loaded, so the model sees the same values either way.
         """
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        eight_bit = t.dtype == torch.uint8 and t.numel() > 0 and int(t.max()) > 1
         t = t.to(device=self.device, dtype=torch.float32)
+        t = t / 255 if eight_bit else t
         n_features = math.prod(self.shape)
         if t.ndim >= 1 and t.shape[0] == 0:
             raise DataError(f"{name} is empty: no examples to process")
@@ -201,9 +205,16 @@ class VAE(nn.Module):
             if t.ndim == 2 and t.shape[1] == n_features:
                 t = t.reshape(-1, *self.shape)
             else:
+                shapes = {f"(N, {', '.join(map(str, self.shape))})", f"(N, {n_features})"}
+                hint = ""
+                if t.ndim == 2 and t.shape[1] == n_features + 1:
+                    hint = (
+                        "; one column too many: if it holds the labels, name it with "
+                        'label_column="NAME" (or its 0-based index)'
+                    )
                 raise DataError(
-                    f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
-                    f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
+                    f"{name} has shape {tuple(t.shape)}, but this model expects "
+                    f"{' or '.join(sorted(shapes))}{hint}"
                 )
         if not torch.isfinite(t).all():
             bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
@@ -211,17 +222,34 @@ class VAE(nn.Module):
         self.likelihood.check(t)
         return t
 
+    def is_one(self, x: ArrayLike) -> bool:
+        """Whether ``x`` is one example, (*shape) or flat (prod(shape),), not a batch."""
+        shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+        one = shape == self.shape or shape == (math.prod(self.shape),)
+        return one or (len(shape) == len(self.shape) - 1 and (1, *shape) == self.shape)
+
+    def batch(self, x: ArrayLike, name: str = "x") -> tuple[Tensor, bool]:
+        """:meth:`check_data` of ``x`` as a batch (N, *shape), and whether it was one example
+        (then the caller drops the batch dimension of its result)."""
+        one = self.is_one(x)
+        if one:
+            t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+            x = t.reshape(1, *self.shape)
+        return self.check_data(x, name), one
+
     @torch.no_grad()
     def encode(self, x: ArrayLike, sample: bool = False, *, y: ArrayLike | None = None) -> Tensor:
         """Posterior means E[z|x] (N, L), or one sample z ~ q(z|x) each with ``sample=True``.
-        A conditional model needs ``y``: labels (N,) or vectors (N, y_dim)."""
-        x = self.check_data(x)
+        One example x (*shape) gives (L,). A conditional model needs ``y``: labels (N,) or
+        vectors (N, y_dim)."""
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         out = []
         for xb, cb in split_batches(x, c, 1024):
             qz = self.qz(self.to_model_space(xb), cb)
             out.append(qz.sample() if sample else qz.mean)
-        return torch.cat(out)
+        z = torch.cat(out)  # (N, L)
+        return z[0] if one else z
 
     @torch.no_grad()
     def decode(self, z: ArrayLike, *, y: ArrayLike | int | None = None) -> Tensor:
@@ -240,8 +268,11 @@ class VAE(nn.Module):
         )
 
     def reconstruct(self, x: ArrayLike, *, y: ArrayLike | None = None) -> Tensor:
-        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape)."""
-        return self.decode(self.encode(x, y=y), y=y)
+        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape); one
+        example (*shape) gives (*shape)."""
+        x, one = self.batch(x)
+        x_hat = self.decode(self.encode(x, y=y), y=y)  # (N, *shape)
+        return x_hat[0] if one else x_hat
 
     @torch.no_grad()
     def sample(
@@ -290,21 +321,17 @@ class VAE(nn.Module):
         return self.decode((1 - t) * z_a + t * z_b, y=c)
 
     def _one(self, x: ArrayLike, name: str) -> Tensor:
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-        return self.check_data(t.reshape(1, -1) if t.ndim <= len(self.shape) else t, name)[:1]
+        return self.batch(x, name)[0][:1]
 
     @torch.no_grad()
     def elbo(self, x: ArrayLike, batch_size: int = 1024, *, y: ArrayLike | None = None) -> Terms:
-        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units."""
-        x = self.check_data(x)
+        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units; one
+        example (*shape) gives scalars."""
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         parts = [self.terms(xb, y=cb) for xb, cb in split_batches(x, c, batch_size)]
-        return Terms(
-            *(
-                torch.cat([getattr(p, f) for p in parts])
-                for f in ("log_px_z", "kl_z", "elbo", "objective")
-            )
-        )
+        cat = (torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Terms))
+        return Terms(*(t[0] if one else t for t in cat))
 
     @torch.no_grad()
     def log_likelihood(
@@ -314,15 +341,17 @@ class VAE(nn.Module):
 
         A lower bound in expectation (the IWAE bound L_k) that tightens as k grows; see
         :func:`vaekit.evaluation.evaluate.evaluate` for the full report with standard errors.
+        One example (*shape) gives a scalar.
         """
-        x = self.check_data(x)
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         width = max([math.prod(self.shape), *self.config.hidden])
         out = [
             estimate.importance_sample(self, self.to_model_space(xb), k, width=width, y=cb).log_px
             for xb, cb in split_batches(x, c, batch_size)
         ]
-        return torch.cat(out) + self.log_det()
+        log_px = torch.cat(out) + self.log_det()  # (N,)
+        return log_px[0] if one else log_px
 
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
