@@ -154,10 +154,14 @@ def draw_pictures(
 
 
 def data_line(data: Dataset, likelihood: str) -> str:
-    """``data: NAME, kind grey, 1 channel, 256 levels; likelihood discretized-logistic``."""
-    channels = f"{data.channels} channel" + ("s" if data.channels > 1 else "")
+    """``data: NAME, kind grey, 1 channel, 256 levels; likelihood discretized-logistic`` (for
+    images; ``N features`` for vectors)."""
+    if len(data.shape) == 3:
+        size = f"{data.channels} channel" + ("s" if data.channels > 1 else "")
+    else:
+        size = f"{data.n_features} features"
     levels = f", {data.levels} levels" if data.levels else ""
-    return f"data: {data.name}, kind {data.kind}, {channels}{levels}; likelihood {likelihood}"
+    return f"data: {data.name}, kind {data.kind}, {size}{levels}; likelihood {likelihood}"
 
 
 def _number(value: Any) -> str:
