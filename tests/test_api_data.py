@@ -33,6 +33,9 @@ def test_fit_path_with_label_column(tmp_path: Path) -> None:
     saved = vaekit.api.read_config(tmp_path / "run")
     assert saved["data"].label_column == "kind"
     assert saved["raw"]["dataset"]["columns"] == ["a", "b", "c"]
+    described = {k: saved["raw"]["dataset"][k] for k in ("kind", "channels", "levels")}
+    assert described == {"kind": "real", "channels": 1, "levels": None}
+    assert saved["raw"]["dataset"]["likelihood"] == saved["model"].likelihood == "gaussian"
     assert model.encode(x).shape == (40, 2)
 
 
@@ -62,3 +65,13 @@ def test_one_example_or_a_batch_consistently() -> None:
     assert model.elbo(xs[3]).elbo.shape == () and model.log_likelihood(xs[3], k=4).shape == ()
     samples = model.sample(5, seed=0)
     assert samples.shape == (5, 1, 4, 4) and 0 <= samples.min() and samples.max() <= 1
+
+
+def test_a_learned_gaussian_scale_starts_at_the_data_spread() -> None:
+    rng = np.random.default_rng(0)
+    x = np.clip(0.5 + rng.normal(size=(200, 3)) * [0.02, 0.1, 0.2], 0, 1)  # continuous, in [0, 1]
+    data = vaekit.data.from_arrays(x)
+    model = vaekit.api.build(ModelConfig(likelihood="gaussian"), data)
+    assert data.kind == "grey" and not model.standardized
+    spread = data.x_train.std(0, correction=0).numpy()  # the training split's, per feature
+    np.testing.assert_allclose(model.likelihood.scale().detach().numpy(), spread, rtol=1e-2)

@@ -50,7 +50,14 @@ _EXPORTS = {
 }
 
 
+#: Subpackages and modules reachable as attributes (``vaekit.api.read_config``), also imported
+#: on first use.
+_MODULES = ("api", "config", "data", "errors", "evaluation", "model", "training", "viz", "search")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"vaekit.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
@@ -59,7 +66,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_MODULES])
 
 
 __version__ = "0.1.0"
