@@ -312,11 +312,8 @@ def interpolate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Evaluate on a split, print a table, write evaluation.json (and refresh the report).
-
-    With ``--data FILE`` every row of the file is scored in file order, and the result is
-    written only where ``--out`` says, never over the run's own evaluation.json.
-    """
+    """Evaluate on a split, print a table, write evaluation.json (and refresh the report);
+    ``--data FILE``: every row in file order, written only to ``--out``, never over the run's."""
     from vaekit.evaluation.evaluate import evaluate as run_evaluation
 
     run = run_folder(args.run)
@@ -346,8 +343,7 @@ def evaluate(args: argparse.Namespace) -> int:
     what = f"{data.name}, {split}" + (", every row in file order" if split == "all" else " split")
     print(table(report.flatten(result).items(), f"evaluation of {run} ({what})"))
     if per_example is not None and rows is not None:
-        write_per_example(rows, data.split(split)[1], data.classes, per_example)
-        print(f"wrote {len(rows['log_px'])} per-example rows to {per_example}")
+        print(write_per_example(rows, data.split(split)[1], data.classes, per_example))
     if out is None:
         print("not written: pass --out FILE.json to keep this evaluation")
         return 0

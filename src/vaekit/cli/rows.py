@@ -61,9 +61,10 @@ def write_per_example(
     y: torch.Tensor | None,
     classes: tuple[str, ...] | None,
     path: Path,
-) -> None:
+) -> str:
     """One CSV line per example: its ``row`` (index in the evaluated rows, the file's order for
-    --data and --split all), its ``label`` where there are labels, and its values (nats)."""
+    --data and --split all), its ``label`` where there are labels, and its values (nats);
+    returns what it wrote, in words."""
     keys = list(rows)
     header = ["row", *(["label"] if y is not None else []), *keys]
     lines = [",".join(header)]
@@ -75,3 +76,4 @@ def write_per_example(
         cells += [f"{rows[key][i]:.7g}" for key in keys]
         lines.append(",".join(cells))
     path.write_text("\n".join(lines) + "\n")
+    return f"wrote {len(lines) - 1} per-example rows to {path}"
