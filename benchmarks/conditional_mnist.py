@@ -78,7 +78,11 @@ def main() -> None:
     torch.manual_seed(0)
     hidden = tuple(int(h) for h in args.hidden.split(","))
     config = ModelConfig(
-        latent_dim=args.latent_dim, hidden=hidden, network=args.network, conditional=True
+        latent_dim=args.latent_dim,
+        hidden=hidden,
+        network=args.network,
+        conditional=True,
+        likelihood="bernoulli",  # the published figures it compares with are Bernoulli
     )
     print(f"model: {config}")
     model = build(config, data, args.device)

@@ -28,7 +28,7 @@ from vaekit.model.vae import VAE
 from vaekit.training.loop import train
 x = load_dataset(DataConfig("mnist", data_dir=sys.argv[1], val_fraction=0.0)).x_train
 torch.manual_seed(0)
-model = VAE(ModelConfig(latent_dim=20, hidden=(400,)), tuple(x.shape[1:]))
+model = VAE(ModelConfig(latent_dim=20, hidden=(400,), likelihood="bernoulli"), tuple(x.shape[1:]))
 state = train(model, x, None, TrainConfig(epochs=int(sys.argv[2]), batch_size=128), progress=False)
 print(json.dumps([[h["seconds"], h["train_elbo"]] for h in state.history]))
 """

@@ -60,7 +60,7 @@ def main() -> None:
     rows = {}
     for name, graph in (("vaekit, CUDA graph", True), ("vaekit, eager", False)):
         torch.manual_seed(0)
-        config = ModelConfig(latent_dim=20, hidden=(400,))
+        config = ModelConfig(latent_dim=20, hidden=(400,), likelihood="bernoulli")
         model = VAE(config, data.shape, data.kind).to(args.device)
         train_config = TrainConfig(
             epochs=args.epochs, batch_size=128, device=args.device, cuda_graph=graph

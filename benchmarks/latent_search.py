@@ -60,7 +60,9 @@ def main() -> None:
         f"{len(full.x_test)} test images; 784-400-L, Adam 1e-3, batch 128, "
         f"{args.epochs} epochs, {args.folds}-fold CV"
     )
-    base = VAETransformer(hidden=(400,), epochs=args.epochs, batch_size=128, random_state=0)
+    base = VAETransformer(
+        hidden=(400,), epochs=args.epochs, batch_size=128, random_state=0, likelihood="bernoulli"
+    )
 
     start = time.perf_counter()
     out = args.out or tempfile.mkdtemp(prefix="latent_search-")

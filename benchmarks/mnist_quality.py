@@ -56,7 +56,7 @@ def main() -> None:
         f"test {len(data.x_test)}; 784-400-20, Adam 1e-3, batch 128, {args.epochs} epochs"
     )
     torch.manual_seed(0)
-    model = VAE(ModelConfig(latent_dim=20, hidden=(400,)), data.shape, data.kind)
+    model = VAE(ModelConfig(latent_dim=20, hidden=(400,), likelihood="bernoulli"), data.shape)
     start = time.perf_counter()
     state = train(
         model, data.x_train, None, TrainConfig(epochs=args.epochs, batch_size=128), progress=False

@@ -30,7 +30,7 @@ B, H, L = 128, 400, 20
 
 def make_step(lean: bool) -> Callable[[torch.Tensor], None]:
     torch.manual_seed(0)
-    model = VAE(ModelConfig(latent_dim=L, hidden=(H,)), (1, 28, 28))
+    model = VAE(ModelConfig(latent_dim=L, hidden=(H,), likelihood="bernoulli"), (1, 28, 28))
     optimizer = Adam(model.parameters(), lr=1e-3)
 
     def step(x: torch.Tensor) -> None:

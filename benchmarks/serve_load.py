@@ -93,7 +93,7 @@ def train_mnist(out: Path) -> Path:
     config = vaekit.DataConfig(dataset="mnist", data_dir=str(data_dir()))
     vaekit.fit(
         config,
-        vaekit.ModelConfig(latent_dim=20, hidden=(400,)),
+        vaekit.ModelConfig(latent_dim=20, hidden=(400,), likelihood="bernoulli"),
         vaekit.TrainConfig(epochs=1),
         out=out,
         progress=False,

@@ -94,6 +94,7 @@ def main() -> None:
             activation="tanh",
             prior=prior,
             components=args.components,
+            likelihood="bernoulli",  # binary data; explicit, as in the published figures
         )
         model = VAE(config, data.shape, data.kind).to(args.device)
         train_config = TrainConfig(

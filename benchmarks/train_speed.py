@@ -82,7 +82,7 @@ def reference_epoch(images: np.ndarray) -> float:
 
 def vaekit_epoch(x: torch.Tensor) -> float:
     torch.manual_seed(0)
-    model = VAE(ModelConfig(latent_dim=L, hidden=(H,)), tuple(x.shape[1:]))
+    model = VAE(ModelConfig(latent_dim=L, hidden=(H,), likelihood="bernoulli"), tuple(x.shape[1:]))
     state = train(model, x, None, TrainConfig(epochs=1, batch_size=B), progress=False)
     return state.history[-1]["seconds"]
 

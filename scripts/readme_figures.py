@@ -56,7 +56,9 @@ def main() -> None:
 def conditional_figure(data_dir: str, docs: Path, device: str) -> None:
     data_config = DataConfig(dataset="mnist", data_dir=data_dir, download=False)
     data = load_dataset(data_config)
-    config = ModelConfig(latent_dim=16, hidden=(256,), network="conv", conditional=True)
+    config = ModelConfig(
+        latent_dim=16, hidden=(256,), network="conv", conditional=True, likelihood="bernoulli"
+    )
     start = time.perf_counter()
     model = api.fit(data, config, TrainConfig(epochs=30, seed=0, device=device), progress=False)
     print(f"conditional VAE: 30 epochs in {(time.perf_counter() - start) / 60:.1f} min")

@@ -30,7 +30,7 @@ def binary_data() -> torch.Tensor:
 @pytest.fixture
 def small_model() -> VAE:
     torch.manual_seed(0)
-    return VAE(ModelConfig(latent_dim=2, hidden=(16,)), (1, 4, 4))
+    return VAE(ModelConfig(latent_dim=2, hidden=(16,)), (1, 4, 4), "binary")
 
 
 @pytest.fixture(scope="module")

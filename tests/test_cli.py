@@ -85,7 +85,7 @@ ERRORS = {
     "resume clash": (["train", "--resume", "--out", "RUN", "--lr", "0.1"], "drop --lr"),
     "unknown prior": (["train", "--prior", "vamp"], "invalid choice: 'vamp'"),
     "label without condition": (["sample", "RUN", "--label", "3"], "needs a conditional model"),
-    "free bits with k": (["train", "--k", "5", "--free-bits", "1"], "use k=1 with free_bits"),
+    "free bits with k": (["train", "--k", "5", "--free-bits", "1"], "use --k 1 with --free-bits"),
     "missing config": (["train", "--config", "TMP/none.json"], "no configuration file at"),
     "bad config": (["train", "--config", "TMP/mine.npy"], "is not a readable JSON file"),
 }

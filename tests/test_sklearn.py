@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
@@ -11,8 +13,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from vaekit.config import ModelConfig, TrainConfig
 from vaekit.model.vae import VAE
-from vaekit.sklearn import VAETransformer
+from vaekit.sklearn import EXTRA, NOT_PARAMETERS, VAETransformer
 
 FAST = {"epochs": 2, "hidden": (8,), "batch_size": 32}
 
@@ -20,23 +23,36 @@ FAST = {"epochs": 2, "hidden": (8,), "batch_size": 32}
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-#: Checks that cannot pass, with the reason. score_samples is a Monte Carlo ELBO: each row gets
-#: one posterior sample from a fixed seeded stream, so reordering or subsetting the rows gives
-#: them other samples (equal in expectation, not to 1e-7). transform, the deterministic method
-#: these checks also cover, is tested for both invariances in test_transform_is_row_invariant.
-EXPECTED_FAILED = {
-    "check_methods_sample_order_invariance": "score_samples is a Monte Carlo ELBO; rows in "
-    "another order draw other posterior samples",
-    "check_methods_subset_invariance": "score_samples is a Monte Carlo ELBO; a subset of rows "
-    "draws other posterior samples",
-}
-
-
-@parametrize_with_checks(
-    [VAETransformer(**FAST)], expected_failed_checks=lambda est: EXPECTED_FAILED
-)
+@parametrize_with_checks([VAETransformer(**FAST)])
 def test_sklearn_estimator_checks(estimator, check) -> None:
-    check(estimator)
+    check(estimator)  # all of them: no expected failures
+
+
+def test_parameters_are_the_config_fields() -> None:
+    params = set(VAETransformer().get_params())
+    fields = {f.name for cls in (ModelConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    assert params == (fields - set(NOT_PARAMETERS)) | set(EXTRA)
+    vae = VAETransformer(warmup=3, free_bits=0.5, prior="mixture", clip_norm=1.0)
+    model, train = vae.configs()
+    assert (model.prior, train.warmup, train.free_bits, train.clip_norm) == (
+        "mixture",
+        3,
+        0.5,
+        1.0,
+    )
+    assert model.latent_dim == ModelConfig().latent_dim and train.lr == TrainConfig().lr
+    with pytest.raises(TypeError, match="unexpected keyword argument 'latent_dims'"):
+        VAETransformer(latent_dims=3)
+
+
+def test_score_samples_uses_common_random_numbers() -> None:
+    x = latent_data(40)
+    vae = VAETransformer(**FAST, random_state=0).fit(x)
+    scores = vae.score_samples(x)
+    np.testing.assert_allclose(vae.score_samples(x[::-1]), scores[::-1], rtol=1e-6)
+    np.testing.assert_allclose(vae.score_samples(x[5:6]), scores[5:6], rtol=1e-6)
+    same = vae.score_samples(np.repeat(x[:1], 3, 0))
+    np.testing.assert_allclose(same, [scores[0]] * 3, rtol=1e-6)
 
 
 def latent_data(n: int, latent: int = 3, features: int = 12, seed: int = 0) -> np.ndarray:

@@ -21,6 +21,7 @@ import torch
 from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
 from vaekit.errors import CheckpointError, ConfigError
+from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
 from vaekit.training.loop import Hook, LoopState, resolve_device, train
@@ -29,10 +30,14 @@ CONFIG_FILE = "config.json"
 
 
 def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
-    """An untrained VAE shaped for ``data`` (its event shape, value kind and standardisation;
-    with ``model_config.conditional``, its number of classes)."""
+    """An untrained VAE shaped for ``data`` (its event shape, value kind, levels and
+    standardisation; with ``model_config.conditional``, its number of classes). A learned
+    Gaussian scale starts at the data's per-feature spread (1 for standardized data)."""
     y_dim = n_classes(data) if model_config.conditional else 0
-    return VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim).to(device)
+    vae = VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim, data.levels)
+    if isinstance(vae.likelihood, GaussianLikelihood) and not vae.standardized:
+        vae.likelihood.init_scale(data.x_train.std(dim=0, correction=0))  # (*shape)
+    return vae.to(device)
 
 
 def n_classes(data: Dataset) -> int:
@@ -51,17 +56,34 @@ def n_classes(data: Dataset) -> int:
 def as_dataset(
     data: Dataset | DataConfig | str | Path | np.ndarray | torch.Tensor,
     data_config: DataConfig | None = None,
+    **data_options: Any,
 ) -> tuple[Dataset, DataConfig]:
-    """Turn any accepted data argument into a loaded :class:`Dataset` (and its config)."""
+    """Turn any accepted data argument into a loaded :class:`Dataset` (and its config).
+
+    ``data_options``: fields of :class:`DataConfig` (``label_column="diagnosis"``,
+    ``val_fraction=0.2``, ...) applied over ``data_config``; not for a loaded Dataset."""
+    fields = {f.name for f in dataclasses.fields(DataConfig)} - {"dataset"}
+    unknown = sorted(set(data_options) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown data option {', '.join(unknown)}; the DataConfig fields are "
+            f"{', '.join(sorted(fields))}"
+        )
     if isinstance(data, Dataset):
+        if data_options:
+            raise ConfigError(
+                f"{', '.join(sorted(data_options))} apply when data is loaded here (a name, a "
+                "path or an array), not to an already loaded Dataset"
+            )
         return data, data_config or DataConfig(dataset=data.name)
     if isinstance(data, DataConfig):
-        return load_dataset(data), data
+        config = dataclasses.replace(data, **data_options)
+        return load_dataset(config), config
     if isinstance(data, str | Path):
         base = data_config or DataConfig()
-        config = dataclasses.replace(base, dataset=str(data))
+        config = dataclasses.replace(base, dataset=str(data), **data_options)
         return load_dataset(config), config
-    config = data_config or DataConfig(dataset="array")
+    config = dataclasses.replace(data_config or DataConfig(dataset="array"), **data_options)
     return from_arrays(np.asarray(data), config=config), config
 
 
@@ -75,12 +97,16 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     hooks: Sequence[Hook] = (),
+    **data_options: Any,
 ) -> VAE:
     """Train a VAE and return it (its epoch history is in ``model.history``).
 
     ``data``: a dataset name (``digits``, the default, ``mnist``, ...), a file or folder path, a
-    loaded :class:`Dataset`, or an array (N, ...) of examples. ``out``: a run folder that receives
-    config.json, metrics.jsonl and the checkpoints. With ``resume=True`` an interrupted run in
+    loaded :class:`Dataset`, or an array (N, ...) of examples. ``data_options``: any field of
+    :class:`DataConfig` by name, e.g. ``fit("data.csv", label_column="diagnosis")``,
+    ``image_size="32x32"``, ``val_fraction=0.2`` (over ``data_config`` if given as well).
+    ``out``: a run folder that receives config.json, metrics.jsonl and the checkpoints. With
+    ``resume=True`` an interrupted run in
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
     ``train_config`` may then only change ``epochs``, to extend a finished run.
@@ -96,17 +122,18 @@ def fit(
             raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
         model, train_config = saved["model"], _resumed(saved["train"], train_config)
         if data is None:
-            dataset, data_config = as_dataset(saved["data"])
+            dataset, data_config = as_dataset(saved["data"], **data_options)
         else:
-            dataset, data_config = as_dataset(data, data_config or saved["data"])
+            dataset, data_config = as_dataset(data, data_config or saved["data"], **data_options)
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
-        dataset, data_config = as_dataset("digits" if data is None else data, data_config)
+        data = "digits" if data is None else data
+        dataset, data_config = as_dataset(data, data_config, **data_options)
     device = distributed.init(resolve_device(train_config.device))
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
     if out is not None and distributed.is_main():
-        write_config(out, model, train_config, data_config, dataset)
+        write_config(out, vae.config, train_config, data_config, dataset)
     state: LoopState = train(
         vae,
         dataset.x_train,
@@ -166,7 +193,9 @@ def run_config(
         "dataset": {
             "name": dataset.name,
             "shape": list(dataset.shape),
-            "kind": dataset.kind,
+            **dataset.describe(),
+            "likelihood": model.likelihood,
+            **({"columns": list(dataset.columns)} if dataset.columns else {}),
             "n_train": len(dataset.x_train),
             "n_val": len(dataset.x_val),
             "n_test": len(dataset.x_test),

@@ -26,9 +26,15 @@ class ModelConfig:
     hidden: tuple[int, ...] = _help("hidden layer sizes of encoder and decoder (mirrored)", (400,))
     activation: str = _help("activation between hidden layers", "relu")
     likelihood: str = _help(
-        "p(x|z): auto (bernoulli for [0,1] data, gaussian for real data), bernoulli, "
-        "continuous-bernoulli or gaussian",
+        "p(x|z): auto (from the data: bernoulli for binary data, discretized-logistic for "
+        "8-bit images and other data on a grid of levels, else gaussian), bernoulli, "
+        "continuous-bernoulli, gaussian or discretized-logistic",
         "auto",
+    )
+    levels: int | None = _help(
+        "discretized-logistic: number of equally spaced values k/(levels-1) of the data in "
+        "[0, 1] (default: from the data, 256 for 8-bit)",
+        None,
     )
     gaussian_scale: float | None = _help(
         "fixed standard deviation of a gaussian likelihood (default: learned per feature)", None
@@ -67,6 +73,8 @@ class ModelConfig:
                 raise ConfigError(
                     f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(choices)}"
                 )
+        if self.levels is not None and self.levels < 2:
+            raise ConfigError(f"levels must be >= 2, got {self.levels}")
         if self.gaussian_scale is not None and not self.gaussian_scale > 0:
             raise ConfigError(f"gaussian_scale must be > 0, got {self.gaussian_scale}")
 

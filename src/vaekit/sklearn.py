@@ -8,13 +8,17 @@ means, ``score`` the mean ELBO per example (nats, higher is better), so it works
     from sklearn.model_selection import GridSearchCV
     search = GridSearchCV(VAETransformer(epochs=20), {"latent_dim": [2, 5, 10]}, cv=3).fit(X)
 
-Data are rows of features ``(n_samples, n_features)`` in their own units: values in [0, 1] get a
-Bernoulli likelihood by default, other real values a Gaussian one (standardised inside the
-model). Training, likelihoods and scoring all come from :mod:`vaekit`; nothing is re-implemented.
+Data are rows of features ``(n_samples, n_features)`` in their own units; ``likelihood="auto"``
+picks from the data as :func:`vaekit.fit` does (Bernoulli for {0, 1}, discretized logistic for
+8-bit values k/255, else a Gaussian, standardised inside the model for real values). Training,
+likelihoods and scoring all come from :mod:`vaekit`; nothing is re-implemented.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
 from typing import Any
 
 import numpy as np
@@ -31,80 +35,93 @@ SCORE_SEED = 0  #: seed of the posterior samples behind ``score``: the same mode
 DTYPES = [np.float64, np.float32]
 
 
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+
+#: Config fields that are not parameters, with the reason (every other field of ModelConfig and
+#: TrainConfig is one, under its own name; a test checks that the sets match).
+NOT_PARAMETERS = {
+    "conditional": "a transformer's transform and score get no labels",
+    "seed": "random_state, scikit-learn's name for it",
+}
+#: Defaults that differ from the configs': a transformer is usually fitted on small tables.
+DEFAULTS: dict[str, Any] = {"hidden": (64,), "epochs": 30}
+#: Parameters beyond the model and training configs: DataConfig fields and sklearn conventions.
+EXTRA = {
+    "validation_fraction": (
+        0.1,
+        "rows held out for early stopping (DataConfig.val_fraction), only when patience is set",
+    ),
+    "binarize": (False, "DataConfig.binarize: a fresh Bernoulli draw of [0, 1] rows per batch"),
+    "random_state": (None, "seeds initialisation and shuffling (TrainConfig.seed)"),
+    "verbose": (False, "show training progress"),
+}
+
+
+def config_parameters() -> list[inspect.Parameter]:
+    """The keyword-only parameters of :class:`VAETransformer`: one per field of
+    :class:`ModelConfig` and :class:`TrainConfig` (bar :data:`NOT_PARAMETERS`), then
+    :data:`EXTRA`, each defaulting to the config's default (or :data:`DEFAULTS`)."""
+    params = []
+    for cls in (ModelConfig, TrainConfig):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in NOT_PARAMETERS:
+                continue
+            default = DEFAULTS.get(f.name, f.default)
+            params.append(
+                inspect.Parameter(f.name, KEYWORD, default=default, annotation=hints[f.name])
+            )
+    params += [inspect.Parameter(name, KEYWORD, default=d) for name, (d, _) in EXTRA.items()]
+    return params
+
+
+def _init_from_configs(cls: type) -> type:
+    """Give ``cls`` an ``__init__`` whose signature lists :func:`config_parameters` and which
+    stores each argument unchanged under its name (scikit-learn's contract)."""
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *config_parameters()]
+    )
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, **kwargs)  # TypeError for an unknown name
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__doc__ = "Set the parameters (keyword-only): see the class docstring."
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
+
+
+@_init_from_configs
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """A variational autoencoder as a scikit-learn transformer.
 
-    Model: ``latent_dim``, ``hidden`` (layer sizes, mirrored in the decoder), ``activation``,
-    ``likelihood`` (``auto``: Bernoulli for data in [0, 1], else Gaussian). Training (see
-    :class:`vaekit.config.TrainConfig`): ``beta``, ``epochs``, ``batch_size``, ``lr``,
-    ``weight_decay``, ``l1``, ``k`` (importance samples of the training bound) and ``patience``
-    (early stopping on a ``validation_fraction`` of the rows; only when ``patience`` is set).
-    ``random_state`` seeds initialisation and shuffling; ``verbose`` shows training progress.
+    Its parameters are the fields of :class:`vaekit.config.ModelConfig` (``latent_dim``,
+    ``hidden``, ``likelihood``, ``prior``, ``network``, ...) and of
+    :class:`vaekit.config.TrainConfig` (``epochs``, ``beta``, ``k``, ``warmup``, ``free_bits``,
+    ``dreg``, ``clip_norm``, ``patience``, ...), under the same names and with the same meaning
+    and defaults, except ``hidden=(64,)`` and ``epochs=30``; ``conditional`` is not one (see
+    :data:`NOT_PARAMETERS`). Beside them: ``validation_fraction`` (rows held out for early
+    stopping, only when ``patience`` is set), ``binarize``, ``random_state`` (seeds
+    initialisation and shuffling) and ``verbose`` (training progress).
 
     Fitted attributes: ``model_`` (the :class:`vaekit.model.vae.VAE`), ``n_features_in_``,
     ``history_`` (one record per epoch), ``n_iter_`` (epochs run).
     """
 
-    def __init__(
-        self,
-        latent_dim: int = 2,
-        hidden: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        likelihood: str = "auto",
-        beta: float = 1.0,
-        epochs: int = 30,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        l1: float = 0.0,
-        patience: int | None = None,
-        validation_fraction: float = 0.1,
-        k: int = 1,
-        device: str = "cpu",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.activation = activation
-        self.likelihood = likelihood
-        self.beta = beta
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.k = k
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
     def configs(self) -> tuple[ModelConfig, TrainConfig]:
         """The vaekit configs these hyper-parameters stand for (``random_state`` -> seed)."""
-        model = ModelConfig(
-            latent_dim=self.latent_dim,
-            hidden=tuple(np.atleast_1d(self.hidden)),
-            activation=self.activation,
-            likelihood=self.likelihood,
-        )
+        values = self.get_params()
+        values["hidden"] = tuple(int(h) for h in np.atleast_1d(self.hidden))
+        values["channels"] = tuple(int(c) for c in np.atleast_1d(self.channels))
+        model = ModelConfig(**{f.name: values[f.name] for f in _fields(ModelConfig)})
         if isinstance(self.random_state, int | np.integer):
             seed = int(self.random_state)
         else:  # None or a RandomState: sklearn's convention, a draw from it
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        train = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            l1=self.l1,
-            beta=self.beta,
-            k=self.k,
-            patience=self.patience,
-            seed=seed,
-            device=self.device,
-        )
+        train = TrainConfig(**{f.name: values[f.name] for f in _fields(TrainConfig)}, seed=seed)
         return model, train
 
     def fit(self, X: Any, y: Any = None) -> VAETransformer:
@@ -117,6 +134,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             val_fraction=val_fraction,
             test_fraction=0.0,
             seed=train_config.seed,
+            binarize=self.binarize,
         )
         data = from_arrays(_tensor(x), config=data_config)
         with torch.random.fork_rng(devices=[]):  # leave the caller's torch RNG alone
@@ -144,17 +162,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         x = self.model_.decode(_tensor(z))  # (n, *shape)
         return x.reshape(len(z), -1).cpu().numpy().astype(z.dtype)
 
+    @torch.no_grad()
     def score_samples(self, X: Any) -> np.ndarray:
         """ELBO per example (n_samples,) in nats: a lower bound on log p(x) in ``X``'s units.
 
-        One posterior sample per example from a fixed seed, so a model always gives the same
-        scores for the same ``X`` (rows in another order draw other samples).
+        Common random numbers: every row uses the same standard-normal draw eps (L,) (seeded by
+        :data:`SCORE_SEED`) in z = mu(x) + sigma(x) eps, so each score is a fixed function of its
+        row alone: the same whatever the order or the other rows of ``X``.
         """
         check_is_fitted(self)
-        x = validate_data(self, X, dtype=DTYPES, reset=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(SCORE_SEED)
-            return self.model_.elbo(_tensor(x)).elbo.cpu().double().numpy()
+        x = self.model_.check_data(_tensor(validate_data(self, X, dtype=DTYPES, reset=False)))
+        gen = torch.Generator().manual_seed(SCORE_SEED)
+        eps = torch.randn(self.model_.config.latent_dim, generator=gen).to(x.device)  # (L,)
+        scores = [
+            self.model_.terms(xb, eps=eps.expand(len(xb), -1)).elbo for xb in x.split(1024)
+        ]  # each (B,)
+        return torch.cat(scores).cpu().double().numpy()
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean ELBO per example of ``X`` in nats (higher is better); ``y`` is ignored."""
@@ -180,9 +203,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
 
+def _fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.name not in NOT_PARAMETERS]
+
+
 def _tensor(x: np.ndarray) -> torch.Tensor:
-    """A float32 copy: torch warns about read-only arrays (memmaps) and must not alias X."""
-    return torch.tensor(x, dtype=torch.float32)
+    """A float32 copy: torch warns about read-only arrays (memmaps), refuses negative strides
+    (reversed rows) and must not alias X."""
+    return torch.tensor(np.ascontiguousarray(x), dtype=torch.float32)
 
 
 from vaekit.outliers_sklearn import VAEOutlierDetector  # noqa: E402, F401 (outlier detection)

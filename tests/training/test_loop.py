@@ -12,7 +12,7 @@ from vaekit.training.loop import LoopState, train
 
 def _model(seed=0, **kw):
     torch.manual_seed(seed)
-    return VAE(ModelConfig(latent_dim=2, hidden=(16,), **kw), (1, 4, 4))
+    return VAE(ModelConfig(latent_dim=2, hidden=(16,), **kw), (1, 4, 4), "binary")
 
 
 def test_training_lowers_the_loss(binary_data):

@@ -69,6 +69,8 @@ def test_image_report(tmp_path: Path, latent_dim: int) -> None:
     assert "<script" not in html and "http" not in html  # opens offline
     assert "best val_elbo (nats)" in html and "-11.5 at epoch 1" in html
     assert "vaekit evaluate" in html  # no evaluation yet: says how to get one
+    assert "coloured by label." in html  # the data has labels
+    assert "kind binary" in html and "likelihood bernoulli" in html  # what the model assumes
 
 
 @pytest.mark.slow
@@ -84,6 +86,8 @@ def test_vector_report_with_evaluation(tmp_path: Path) -> None:
     assert len(embedded(html)) == 4
     assert "evaluation: probe_accuracy.vae_knn" in html and "evaluation: list" not in html
     assert "Histograms of the test data" in html  # feature-wise stand-ins for image pictures
+    assert "coloured by label" not in html and "the data has no labels" in html
+    assert "kind real, 6 features; likelihood gaussian" in html
 
 
 def test_flatten_and_held_out_fallback() -> None:

@@ -79,7 +79,7 @@ def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
         )
 
 
-def _run_data_options(parser: argparse.ArgumentParser, split_default: str | None) -> None:
+def _run_data_options(parser: argparse.ArgumentParser) -> None:
     """--data and friends for commands that read data through a trained run."""
     group = parser.add_argument_group("data")
     options.add_options(
@@ -90,13 +90,12 @@ def _run_data_options(parser: argparse.ArgumentParser, split_default: str | None
         default_text={"dataset": "the run's own dataset", "data_dir": "as in the run"},
         metavars=DATA_METAVARS,
     )
-    choices = SPLITS if split_default is None else SPLITS[:3]
-    default = split_default or "test for the run's own data, all for --data"
     group.add_argument(
         "--split",
-        choices=choices,
-        default=split_default,
-        help=f"which split: {', '.join(choices)} (default: {default})",
+        choices=SPLITS,
+        default=None,
+        help=f"which split of the run's own data: {', '.join(SPLITS)} (all: every row in file "
+        "order; default: test). --data FILE always uses every row in file order",
     )
 
 
@@ -190,9 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the classifier probes of the latent means (default: probes on)",
     )
     p.add_argument(
-        "--out", metavar="FILE.json", help="where to write (default: RUN/evaluation.json)"
+        "--out",
+        metavar="FILE.json",
+        help="where to write (default: RUN/evaluation.json for the run's own data; with --data, "
+        "nothing unless --out is given)",
     )
-    _run_data_options(p, "test")
+    p.add_argument(
+        "--per-example",
+        metavar="FILE.csv",
+        help="also write one line per example: row, label (if any), log_px, elbo, log_px_z, kl "
+        "(default: off)",
+    )
+    _run_data_options(p)
     _common(p)
 
     p = command("sample", "decode samples from the prior")
@@ -227,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=".png (originals above reconstructions), .npy or .csv "
         "(default: RUN/reconstructions_SPLIT.png)",
     )
-    _run_data_options(p, None)
+    _run_data_options(p)
     _common(p)
 
     p = command("encode", "write the latent means E[z|x] (dimensionality reduction)")
@@ -235,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="FILE", help="z.npy or z.csv, (N, L) (default: RUN/z_SPLIT.npy)"
     )
-    _run_data_options(p, None)
+    _run_data_options(p)
     _common(p)
 
     p = command("interpolate", "decode the line between the latent means of two examples")
@@ -261,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a .png strip, .npy or .csv (default: RUN/interpolate_SPLIT_I_J.png)",
     )
-    _run_data_options(p, None)
+    _run_data_options(p)
     _common(p)
 
     p = command("info", "show a run's configuration and metrics")
@@ -346,13 +354,37 @@ def expected(e: BaseException) -> bool:
     return isinstance(e, VaekitError | OSError)
 
 
+def as_flags(message: str) -> str:
+    """An API message in the CLI's words: ``likelihood="gaussian"`` -> ``--likelihood
+    gaussian`` and a bare field name with an underscore (``label_column``) -> its flag, for the
+    fields of the configs (the API names parameters, the CLI names flags)."""
+    import dataclasses
+    import re
+
+    names = {f.name for c in (DataConfig, ModelConfig, TrainConfig) for f in dataclasses.fields(c)}
+    names.discard("seed")  # two of them (--seed, --data-seed): leave it as it is
+    alternatives = "|".join(sorted(names, key=len, reverse=True))
+
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    message = re.sub(
+        rf'\b({alternatives})=(?:"([^"]*)"|([^\s,;)]+))',
+        lambda m: f"{flag(m.group(1))} {m.group(2) if m.group(2) is not None else m.group(3)}",
+        message,
+    )
+    bare = "|".join(n for n in names if "_" in n)
+    return re.sub(rf"(?<![-\w])({bare})\b", lambda m: flag(m.group(1)), message)
+
+
 def describe(e: BaseException) -> str:
-    """One line for an exception: its message, with the file name for OS errors."""
+    """One line for an exception: its message (in the CLI's words, :func:`as_flags`), with the
+    file name for OS errors."""
     if isinstance(e, OSError) and e.strerror:
         where = f"{e.filename}: " if e.filename else ""
         return f"{where}{e.strerror}"
     if expected(e):
-        return str(e)
+        return as_flags(str(e))
     if type(e).__module__.startswith("torch.distributed") or any(
         backend in str(e).lower() for backend in ("gloo", "nccl")
     ):

@@ -7,7 +7,6 @@ No training or evaluation logic lives here; see :mod:`vaekit.api`,
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import subprocess
@@ -29,10 +28,12 @@ from vaekit.cli.console import (
     writable_folder,
     write_array,
 )
+from vaekit.cli.rows import feature_columns, select_data, write_per_example
 from vaekit.config import ModelConfig, TrainConfig, from_dict
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.data.named import DATASETS, normalize_name
 from vaekit.errors import ConfigError
+from vaekit.model.likelihoods import resolve
 from vaekit.model.vae import VAE
 from vaekit.training import distributed
 from vaekit.training.loop import resolve_device
@@ -86,6 +87,8 @@ def train(args: argparse.Namespace) -> int:
         writable_folder(out)
         with distributed.main_first():  # one download into the data folder, then reads
             data = load_dataset(data_config)
+        if distributed.is_main() and not args.quiet:
+            print(report.data_line(data, resolve(model_config, data.kind, data.levels).likelihood))
         fit = functools.partial(
             api.fit,
             data,
@@ -217,37 +220,6 @@ def load_run(args: argparse.Namespace) -> tuple[Path, VAE, dict[str, Any]]:
     return run, api.load(run, args.device), api.read_config(run)
 
 
-def select_data(args: argparse.Namespace, saved: dict[str, Any]) -> tuple[Dataset, str]:
-    """The dataset of ``--data`` (default: the run's own) and the split to use.
-
-    The default split is ``test`` for the run's own data and ``all`` for other data given with
-    ``--data``; ``all`` of a file keeps the file's row order.
-    """
-    own: DataConfig = saved["data"]
-    chosen = options.given(args, DataConfig)
-    other = "dataset" in chosen and chosen["dataset"] != own.dataset
-    split = args.split or ("all" if other else "test")
-    if other:
-        base = DataConfig(dataset=chosen["dataset"], data_dir=own.data_dir)
-        if split == "all":  # keep every row, in file order
-            base = dataclasses.replace(base, val_fraction=0.0, test_fraction=0.0)
-        config = options.build(args, DataConfig, base)
-    else:
-        config = options.build(args, DataConfig, own)
-    return load_dataset(config), split
-
-
-def split_x(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(x, y)`` of a split; ``all`` concatenates train, val and test in that order."""
-    if split != "all":
-        return data.split(split)
-    parts = [data.split(s) for s in ("train", "val", "test")]
-    x = torch.cat([p[0] for p in parts])
-    ys = [p[1] for p in parts if p[1] is not None]
-    y = torch.cat(ys) if len(ys) == len(parts) else None
-    return x, y
-
-
 def conditions(model: VAE, y: torch.Tensor | None, data: Dataset) -> torch.Tensor | None:
     """The labels a conditional model needs for a split (None for an unconditional model)."""
     if not model.y_dim:
@@ -257,12 +229,15 @@ def conditions(model: VAE, y: torch.Tensor | None, data: Dataset) -> torch.Tenso
     return y
 
 
-def write_examples(x: torch.Tensor, path: Path, ncols: int, title: str) -> None:
-    """Examples (N, *shape) as an array file, a PNG mosaic (images) or a heatmap (vectors)."""
+def write_examples(
+    x: torch.Tensor, path: Path, ncols: int, title: str, columns: list[str] | None = None
+) -> None:
+    """Examples (N, *shape) as an array file (a CSV headed by ``columns``, the data's feature
+    names, if given), a PNG mosaic (images) or a heatmap (vectors)."""
     from vaekit.viz import plots  # matplotlib: slow to import, only needed for pictures
 
     if path.suffix.lower() != ".png":
-        write_array(x.cpu().numpy(), path)
+        write_array(x.cpu().numpy(), path, columns)
     elif plots.is_image(x.shape[1:]):
         plots.save_mosaic(x, path, ncols)
     else:
@@ -274,16 +249,18 @@ def encode(args: argparse.Namespace) -> int:
     run, model, saved = load_run(args)
     data, split = select_data(args, saved)
     out = output_path(args.out or run / f"z_{split}.npy", ARRAY_FORMATS)
-    x, y = split_x(data, split)
-    write_array(model.encode(x, y=conditions(model, y, data)).cpu().numpy(), out)
-    print(f"wrote {len(x)} latent means ({model.config.latent_dim}-D) of {split} to {out}")
+    x, y = data.split(split)
+    z = model.encode(x, y=conditions(model, y, data)).cpu().numpy()  # (N, L)
+    write_array(z, out, [f"z{j}" for j in range(z.shape[1])])
+    order = ", in file order" if split == "all" else ""
+    print(f"wrote {len(x)} latent means ({model.config.latent_dim}-D) of {split}{order} to {out}")
     return 0
 
 
 def sample(args: argparse.Namespace) -> int:
     """Write n samples (means of p(x|z[, y]) for z ~ p(z)); a conditional model draws them all
     of class ``--label``, or without it one row per class."""
-    run, model, _ = load_run(args)
+    run, model, saved = load_run(args)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
     label = "" if args.label is None else f"_label{args.label}"
     out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}{label}.png", formats)
@@ -299,7 +276,7 @@ def sample(args: argparse.Namespace) -> int:
     x = model.sample(n, seed=args.seed, y=y)
     what = f" of class {args.label}" if args.label is not None else ""
     what = what or (f", one row per class ({model.y_dim} classes)" if model.y_dim else "")
-    write_examples(x, out, ncols, f"{n} samples")
+    write_examples(x, out, ncols, f"{n} samples", feature_columns(None, saved))
     print(f"wrote {n} samples{what} to {out}")
     return 0
 
@@ -310,7 +287,7 @@ def reconstruct(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
     out = output_path(args.out or run / f"reconstructions_{split}.png", formats)
-    x, y = split_x(data, split)
+    x, y = data.split(split)
     x, y = (x[: args.n], None if y is None else y[: args.n]) if args.n > 0 else (x, y)
     x_hat = model.reconstruct(x, y=conditions(model, y, data))
     if out.suffix.lower() == ".png":
@@ -318,8 +295,9 @@ def reconstruct(args: argparse.Namespace) -> int:
             torch.cat([model.check_data(x), x_hat]), out, len(x), "top: x, bottom: x_hat"
         )
     else:
-        write_array(x_hat.cpu().numpy(), out)
-    print(f"wrote {len(x)} reconstructions of {split} to {out}")
+        write_array(x_hat.cpu().numpy(), out, feature_columns(data, saved))
+    order = ", in file order" if split == "all" else ""
+    print(f"wrote {len(x)} reconstructions of {split}{order} to {out}")
     return 0
 
 
@@ -329,7 +307,7 @@ def interpolate(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     name = f"interpolate_{split}_{args.from_}_{args.to}.png"
     out = output_path(args.out or run / name, IMAGE_FORMATS + ARRAY_FORMATS)
-    x, y = split_x(data, split)
+    x, y = data.split(split)
     for index in (args.from_, args.to):
         if not 0 <= index < len(x):
             raise UsageError(f"index {index} is out of range: the {split} split has {len(x)} rows")
@@ -342,31 +320,44 @@ def interpolate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Evaluate on a split, print a table, write evaluation.json (and refresh the report)."""
+    """Evaluate on a split, print a table, write evaluation.json (and refresh the report);
+    ``--data FILE``: every row in file order, written only to ``--out``, never over the run's."""
     from vaekit.evaluation.evaluate import evaluate as run_evaluation
 
     run = run_folder(args.run)
+    own = "dataset" not in options.given(args, DataConfig)
+    own_file = run / report.EVALUATION_FILE
+    out = output_path(args.out, (".json",)) if args.out else (own_file if own else None)
+    if not own and out is not None and out.resolve() == own_file.resolve():
+        raise UsageError(f"--data must not overwrite {own_file}; choose another --out")
+    per_example = output_path(args.per_example, (".csv",)) if args.per_example else None
     device = distributed.init(resolve_device(args.device))  # under torchrun: this rank's share
     model, saved = api.load(run, str(device)), api.read_config(run)
-    own = "dataset" not in options.given(args, DataConfig)
-    out = output_path(args.out or run / report.EVALUATION_FILE, (".json",))
     with distributed.main_first():
-        data, _ = select_data(args, saved)
+        data, split = select_data(args, saved)
     result = run_evaluation(
         model,
         data,
-        split=args.split,
+        split=split,
         k=args.k,
         seed=args.seed,
-        probes=args.probes,
+        probes=args.probes and split != "all",  # probes need training rows apart from these
         progress=sys.stderr.isatty() and not args.quiet,
+        per_example=per_example is not None,
     )
     if not distributed.is_main():
         return 0
+    rows = result.pop("per_example", None)
+    what = f"{data.name}, {split}" + (", every row in file order" if split == "all" else " split")
+    print(table(report.flatten(result).items(), f"evaluation of {run} ({what})"))
+    if per_example is not None and rows is not None:
+        print(write_per_example(rows, data.split(split)[1], data.classes, per_example))
+    if out is None:
+        print("not written: pass --out FILE.json to keep this evaluation")
+        return 0
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(report.flatten(result).items(), f"evaluation of {run} ({args.split} split)"))
     print(f"wrote {out}")
-    if own and out == run / report.EVALUATION_FILE and (run / report.REPORT_FILE).exists():
+    if own and out == own_file and (run / report.REPORT_FILE).exists():
         print(f"report: {report.write_report(model, data, run, saved['raw'], evaluation=result)}")
         model_card.write(run, model, saved["raw"], report.read_history(run), result)
     return 0

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 def compress(args: argparse.Namespace) -> int:
     """Compress a split of the run's data (or --data) and print the rate beside the -ELBO."""
     from vaekit import api
-    from vaekit.cli.commands import conditions, run_folder, select_data, split_x
+    from vaekit.cli.commands import conditions, run_folder
+    from vaekit.cli.rows import select_data
     from vaekit.cli.console import output_path, table
     from vaekit.coding import compress_to
 
@@ -72,7 +73,7 @@ def compress(args: argparse.Namespace) -> int:
     model, saved = api.load(run), api.read_config(run)
     data, split = select_data(args, saved)
     out = output_path(args.out, (".vkz",))
-    x, y = split_x(data, split)
+    x, y = data.split(split)
     y = conditions(model, y, data)
     try:
         with open(out, "wb") as f:

@@ -88,11 +88,21 @@ def output_path(path: str | Path, formats: Sequence[str]) -> Path:
     return path
 
 
-def write_array(x: np.ndarray, path: Path) -> None:
-    """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened)."""
+def csv_cell(text: str) -> str:
+    """``text`` as one CSV cell: quoted when it holds a comma, quote or newline."""
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def write_array(x: np.ndarray, path: Path, columns: list[str] | None = None) -> None:
+    """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened, headed
+    by ``columns`` when they name every value, else v0, v1, ...)."""
     if path.suffix.lower() == ".npy":
         np.save(path, x)
     else:
         flat = x.reshape(len(x), -1)
-        header = ",".join(f"v{j}" for j in range(flat.shape[1]))
+        if columns is None or len(columns) != flat.shape[1]:
+            columns = [f"v{j}" for j in range(flat.shape[1])]
+        header = ",".join(csv_cell(c) for c in columns)
         np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.7g")

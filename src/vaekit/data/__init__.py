@@ -9,10 +9,34 @@ Named datasets are read from ``<data_dir>/<name>/`` (default ``$VAEKIT_DATA_DIR`
 scikit-learn and needs no network.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from vaekit.data.config import DataConfig, default_data_dir
-from vaekit.data.dataset import Dataset
-from vaekit.data.load import from_arrays, load_dataset
-from vaekit.data.named import DATASETS
+
+if TYPE_CHECKING:
+    from vaekit.data.dataset import Dataset
+    from vaekit.data.load import from_arrays, load_dataset
+    from vaekit.data.named import DATASETS
+
+#: Imported on first use (PEP 562): the config alone needs no torch (the CLI's --help).
+_EXPORTS = {
+    "Dataset": "vaekit.data.dataset",
+    "from_arrays": "vaekit.data.load",
+    "load_dataset": "vaekit.data.load",
+    "DATASETS": "vaekit.data.named",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vaekit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DATASETS",

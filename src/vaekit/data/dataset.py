@@ -10,7 +10,7 @@ from torch import Tensor
 
 from vaekit.errors import ConfigError, DataError
 
-KINDS = ("binary", "grey", "real")
+KINDS = ("binary", "grey", "rgb", "real")
 SPLITS = ("train", "val", "test")
 
 
@@ -19,9 +19,12 @@ class Dataset:
     """Train/validation/test splits held in memory.
 
     ``x_*`` are float32, contiguous, of shape ``(rows, *shape)``; ``y_*`` are int64 ``(rows,)`` or
-    all None. ``kind`` says what the values are: ``"binary"`` ({0, 1}), ``"grey"`` ([0, 1]) or
-    ``"real"`` (any reals, in their own units; ``loc``/``scale`` are the train split's per-feature
-    mean and standard deviation, with which the model standardizes internally). With ``binarize``
+    all None. ``kind`` says what the values are: ``"binary"`` ({0, 1}), ``"grey"`` ([0, 1]),
+    ``"rgb"`` ([0, 1] colour images, shape (3, H, W)) or ``"real"`` (any reals, in their own
+    units; ``loc``/``scale`` are the train split's per-feature mean and standard deviation, with
+    which the model standardizes internally). ``levels``: the number of values k/(levels-1) that
+    [0, 1] data lie on (256 for 8-bit pixels), None for continuous values. ``columns``: the
+    feature names of tabular data (the CSV header), in order. With ``binarize``
     the stored values are grey and each drawn batch is replaced by a Bernoulli draw
     (by the trainer, as it draws batches), so the model sees binary data.
     """
@@ -39,6 +42,8 @@ class Dataset:
     loc: Tensor | None = None  # (*shape), "real" data only
     scale: Tensor | None = None  # (*shape), "real" data only
     classes: tuple[str, ...] | None = None
+    levels: int | None = None
+    columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,8 +75,24 @@ class Dataset:
         """Number of values per example, ``prod(shape)``."""
         return math.prod(self.shape)
 
+    @property
+    def channels(self) -> int:
+        """Colour channels of image data (C of (C, H, W)); 1 for vectors and grey images."""
+        return self.shape[0] if len(self.shape) == 3 else 1
+
+    def describe(self) -> dict[str, object]:
+        """What the values are: ``kind``, ``channels``, ``levels`` (for run files and reports)."""
+        return {"kind": self.kind, "channels": self.channels, "levels": self.levels}
+
     def split(self, name: str) -> tuple[Tensor, Tensor | None]:
-        """``(x, y)`` of the split ``"train"``, ``"val"`` or ``"test"`` (y None without labels)."""
+        """``(x, y)`` of the split ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (the three
+        concatenated: file order for data loaded without held-out fractions); y None without
+        labels."""
+        if name == "all":
+            parts = [self.split(s) for s in SPLITS]
+            x = torch.cat([p[0] for p in parts])
+            y = None if self.y_train is None else torch.cat([p[1] for p in parts])  # type: ignore[misc]
+            return x, y
         if name not in SPLITS:
-            raise ConfigError(f"split must be one of {SPLITS}, got {name!r}")
+            raise ConfigError(f"split must be one of {(*SPLITS, 'all')}, got {name!r}")
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")

@@ -23,6 +23,7 @@ class Source:
     ``x`` is ``(N, *shape)`` of any numeric dtype and its values are ``x / value_scale``
     (255 for 8-bit images). Official splits, where the data has them, go in ``x_val`` / ``x_test``
     and are used as they are. ``kind`` is fixed by named datasets; None means "detect it".
+    ``columns`` names the features of tabular data.
     """
 
     name: str
@@ -35,6 +36,7 @@ class Source:
     value_scale: float = 1.0
     kind: str | None = None
     classes: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
 
 
 def check_finite(x: np.ndarray, where: str) -> None:
@@ -93,6 +95,25 @@ def detect_kind(arrays: list[np.ndarray], value_scale: float = 1.0) -> str:
     return "binary" if binary else "grey"
 
 
+def detect_levels(arrays: list[np.ndarray], value_scale: float) -> int | None:
+    """The number of equally spaced levels k/(L-1) in [0, 1] the values lie on, or None.
+
+    Integer arrays scaled by an integer ``value_scale`` (8-bit pixels / 255, digits / 16) lie on
+    value_scale + 1 levels; float values in [0, 1] that are all multiples of 1/255 (8-bit data
+    saved as floats) on 256; anything else is continuous (None).
+    """
+    arrays = [a for a in arrays if a.size]
+
+    def on_grid(a: np.ndarray, n: float) -> bool:
+        return a.dtype.kind in "biu" or bool(np.abs(a * n - np.round(a * n)).max() < 1e-4)
+
+    if value_scale > 1 and float(value_scale).is_integer():
+        return int(value_scale) + 1 if all(on_grid(a, 1.0) for a in arrays) else None
+    if all(on_grid(a, 255.0) for a in arrays):  # 8-bit data saved as floats in [0, 1]
+        return 256
+    return None
+
+
 def split_indices(
     n: int, val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,6 +169,9 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
     x, scale = source.x, source.value_scale
     parts = [a for a in (x, source.x_val, source.x_test) if a is not None]
     kind = source.kind or detect_kind(parts, scale)
+    levels = detect_levels(parts, scale) if kind == "grey" else None
+    if kind == "grey" and x.ndim == 4 and x.shape[1] == 3:
+        kind = "rgb"
     val_frac = 0.0 if source.x_val is not None else config.val_fraction
     test_frac = 0.0 if source.x_test is not None else config.test_fraction
     train, val, test = split_indices(len(x), val_frac, test_frac, config.seed)
@@ -178,8 +202,8 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
                 f"binarize needs values in [0, 1], but {source.name} is real-valued "
                 f"(it is standardized by the model instead); turn binarize off"
             )
-        binarize = kind == "grey"  # already-binary data stays as it is
-        kind = "binary"
+        binarize = kind in ("grey", "rgb")  # already-binary data stays as it is
+        kind, levels = "binary", None
 
     return Dataset(
         name=source.name,
@@ -195,6 +219,8 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
         loc=loc,
         scale=std,
         classes=source.classes,
+        levels=levels,
+        columns=source.columns,
     )
 
 

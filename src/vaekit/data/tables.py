@@ -128,7 +128,8 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
                 )
             values = numbers
         y, classes = encode_labels(values, f"{path}: label column {label}")
-    return Source(path.name, x, y, classes=classes)
+    names = tuple(header[j].strip() for j in columns) if header is not None else None
+    return Source(path.name, x, y, classes=classes, columns=names)
 
 
 def _is_integer(text: str) -> bool:

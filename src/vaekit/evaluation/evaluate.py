@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
-from vaekit.evaluation import diagnostics
+from vaekit.evaluation import bits, diagnostics
 from vaekit.evaluation.probes import probe_model
 from vaekit.model.estimate import Estimate, importance_sample
 from vaekit.model.vae import VAE, split_batches
@@ -107,17 +107,23 @@ def evaluate(
     probes: bool = True,
     progress: bool = False,
     batch_size: int = 256,
+    per_example: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the ``split`` of ``data``: a JSON-ready dict (floats, ints, str...).
 
     Per-example means in nats: ``elbo``, ``log_px_z``, ``kl`` (the ELBO's terms, averaged over the
     k importance samples) and ``nll`` (-mean importance-sampled log p(x), Burda et al. 2015) with
-    ``nll_stderr`` and ``bits_per_dim``; ``ess_fraction`` (mean effective sample size / k; near 0
-    means k is too small for a tight estimate); the latent diagnostics ``active_units``,
+    ``nll_stderr`` and ``bits_per_dim`` with ``bits_per_dim_note`` (see
+    :func:`vaekit.evaluation.bits.bits_per_dim`: None where bits/dim mean nothing); the
+    ``likelihood`` and the data's ``kind``, ``channels`` and ``levels``; ``ess_fraction``
+    (mean effective sample size / k; near 0 means k is too small for a tight estimate); the
+    latent diagnostics ``active_units``,
     ``kl_per_dim`` and ``recon_error`` (see :mod:`vaekit.evaluation.diagnostics`);
     ``probe_accuracy`` (see :func:`vaekit.evaluation.probes.probe_model`; None without labels or
     with ``probes=False``); and how
     it was computed: ``split``, ``n_examples``, ``k``, ``seed``, ``data_mode``, ``method``.
+    ``per_example``: also ``per_example``, lists (N,) of ``log_px``, ``elbo``, ``log_px_z``
+    and ``kl`` per example in the split's order.
     Seeded by ``seed``; the caller's global RNG state is left as it was. Under torchrun the
     importance sampling is split across the ranks, rank r drawing with seed + r: the same
     estimator with other draws, so the NLL agrees with one process's within its standard error.
@@ -146,7 +152,16 @@ def evaluate(
             "elbo": float(est.elbo.double().mean()),
             "log_px_z": float(est.log_px_z.double().mean()),
             "kl": float(est.kl_z.double().mean()),
-            **nll_summary(est.log_px, data.n_features),
+            **nll_summary(est.log_px),
+            **bits.bits_per_dim(
+                -float(est.log_px.double().mean()),
+                data.n_features,
+                model.config.likelihood,
+                data.kind,
+                data.levels,
+            ),
+            "likelihood": model.config.likelihood,
+            **data.describe(),
             "ess_fraction": float(est.ess.double().mean() / k),
             "active_units": diagnostics.active_units(
                 model, x, ACTIVE_UNIT_THRESHOLD, batch_size, y=c
@@ -162,4 +177,11 @@ def evaluate(
             x_train, y_train = prepare(model, data, "train", seed)
             assert y_train is not None  # a labelled dataset labels every split
             report["probe_accuracy"] = probe_model(model, x_train, y_train, x, y, seed)
+        if per_example:
+            report["per_example"] = {
+                "log_px": est.log_px.tolist(),
+                "elbo": est.elbo.tolist(),
+                "log_px_z": est.log_px_z.tolist(),
+                "kl": est.kl_z.tolist(),
+            }
     return report

@@ -2,7 +2,8 @@
 
 A logistic regression and a k-nearest-neighbour classifier (scikit-learn) are trained on the
 posterior means of training examples and scored on held-out examples, beside the same two on a
-PCA of the data with as many dimensions: the baseline a VAE's latent space should beat.
+PCA of the data with as many dimensions (on the data as the model sees it: standardized where the
+model standardizes): the baseline a VAE's latent space should beat.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def probe_model(
     conditional = model.y_dim > 0  # then z is read given the label it is meant to ignore
     z_train = posterior_means(model, x_train, batch_size, y_train if conditional else None)
     z_test = posterior_means(model, x_test, batch_size, y_test if conditional else None)
-    flat_train, flat_test = _numpy(x_train.flatten(1)), _numpy(x_test.flatten(1))
+    # the PCA sees the data as the model does: standardized where the model standardizes
+    flat_train = _numpy(model.to_model_space(x_train).flatten(1))  # (N, D)
+    flat_test = _numpy(model.to_model_space(x_test).flatten(1))  # (M, D)
     dims = min(z_train.shape[1], flat_train.shape[1], len(flat_train))
     pca = PCA(n_components=dims, random_state=seed).fit(flat_train)
     vae = probe(z_train, y_train, z_test, y_test)

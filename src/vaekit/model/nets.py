@@ -83,7 +83,7 @@ def image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
         return int(shape[0]), int(shape[1]), int(shape[2])
     raise ConfigError(
         f"a conv network needs image data of shape (C, H, W) or (H, W), got {tuple(shape)}; "
-        "use --network mlp"
+        'use network="mlp"'
     )
 
 
@@ -95,7 +95,7 @@ def strided_sizes(h: int, w: int, layers: int) -> list[tuple[int, int]]:
         if h < 1 or w < 1:
             raise ConfigError(
                 f"images of {sizes[0][0]}x{sizes[0][1]} are too small for {layers} stride-2 "
-                "conv layers; use fewer --channels"
+                "conv layers; use fewer channels"
             )
         sizes.append((h, w))
     return sizes
@@ -182,17 +182,20 @@ def make_networks(
     channels: Sequence[int],
     act: str,
     y_dim: int = 0,
+    n_params: int = 1,
 ) -> tuple[nn.Module, nn.Module]:
-    """The (encoder, decoder) pair called ``network`` ("mlp" or "conv") for data of ``shape``."""
+    """The (encoder, decoder) pair called ``network`` ("mlp" or "conv") for data of ``shape``;
+    the decoder gives ``n_params`` values per feature (as n_params blocks of ``shape``)."""
     if network == "mlp":
         x_dim = math.prod(shape)
         return (
             MLPEncoder(x_dim, z_dim, hidden, act, y_dim),
-            MLPDecoder(z_dim, x_dim, hidden[::-1], act, y_dim),
+            MLPDecoder(z_dim, n_params * x_dim, hidden[::-1], act, y_dim),
         )
     if network == "conv":
+        c, h, w = image_shape(shape)
         return (
             ConvEncoder(shape, z_dim, channels, hidden, act, y_dim),
-            ConvDecoder(shape, z_dim, channels, hidden[::-1], act, y_dim),
+            ConvDecoder((n_params * c, h, w), z_dim, channels, hidden[::-1], act, y_dim),
         )
     raise ConfigError(f"unknown network {network!r}; choose from conv, mlp")

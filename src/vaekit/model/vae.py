@@ -7,6 +7,7 @@ data in its original units, accept NumPy arrays or tensors, and check their inpu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from torch.distributions import Distribution, Independent, Normal
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
 from vaekit.model import estimate
-from vaekit.model.likelihoods import make_likelihood
+from vaekit.model.likelihoods import make_likelihood, resolve
 from vaekit.model.nets import make_networks
 from vaekit.model.objectives import Terms, elbo, iwae
 from vaekit.model.priors import make_prior
@@ -29,9 +30,12 @@ ArrayLike = Tensor | np.ndarray
 class VAE(nn.Module):
     """A variational autoencoder over data of event shape ``shape`` (e.g. (1, 28, 28) or (D,)).
 
-    ``kind`` is the data's value domain ("binary", "grey" or "real"); ``loc``/``scale`` (shape
-    ``shape``) standardise real data inside the model, so every public method speaks the data's
-    own units and log-densities include the Jacobian of the standardisation.
+    ``kind`` is the data's value domain ("binary", "grey", "rgb" or "real") and ``levels`` the
+    number of values k/(levels-1) its [0, 1] data lie on (256 for 8-bit, None for continuous):
+    they resolve ``config.likelihood="auto"``, and ``self.config`` holds the resolved config.
+    ``loc``/``scale`` (shape ``shape``) standardise real data inside the model, so every public
+    method speaks the data's own units and log-densities include the Jacobian of the
+    standardisation.
 
     ``y_dim`` > 0 makes it a conditional VAE (Sohn et al. 2015): encoder and decoder also see a
     condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
@@ -50,12 +54,17 @@ class VAE(nn.Module):
         loc: Tensor | None = None,
         scale: Tensor | None = None,
         y_dim: int = 0,
+        levels: int | None = None,
     ) -> None:
         super().__init__()
+        config = resolve(config, kind, levels)
         self.config, self.shape, self.kind = config, tuple(int(s) for s in shape), kind
         self.y_dim = int(y_dim)
         if self.y_dim < 0:
             raise DataError(f"y_dim must be >= 0, got {y_dim}")
+        self.likelihood = make_likelihood(
+            config.likelihood, self.shape, kind, config.gaussian_scale, config.levels
+        )
         self.encoder, self.decoder = make_networks(
             config.network,
             self.shape,
@@ -64,11 +73,9 @@ class VAE(nn.Module):
             config.channels,
             config.activation,
             self.y_dim,
+            self.likelihood.n_params,
         )
         self.prior = make_prior(config, self.shape, self.y_dim)
-        self.likelihood = make_likelihood(
-            config.likelihood, self.shape, kind, config.gaussian_scale
-        )
         self.standardized = loc is not None
         if self.standardized:
             scale = torch.ones(self.shape) if scale is None else scale
@@ -95,7 +102,7 @@ class VAE(nn.Module):
     def px(self, z: Tensor, y: Tensor | None = None) -> Distribution:
         """p(x|z[, y]) in model space, batch z.shape[:-1], event ``shape``. ``z`` (..., B, L),
         ``y`` (B, y_dim) condition vectors, broadcast over the leading sample dimensions."""
-        params = self.decoder(z, y).unflatten(-1, self.shape)  # (..., B, *shape)
+        params = self.decoder(z, y).unflatten(-1, self.likelihood.param_shape)  # (..., B, *p)
         px: Distribution = self.likelihood(params)
         return px
 
@@ -191,10 +198,13 @@ class VAE(nn.Module):
         """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
 
         Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
-        and values outside the likelihood's support.
+        and values outside the likelihood's support. uint8 values above 1 are 8-bit pixels and
+        become k/255, as when data is loaded, so the model sees the same values either way.
         """
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        eight_bit = t.dtype == torch.uint8 and t.numel() > 0 and int(t.max()) > 1
         t = t.to(device=self.device, dtype=torch.float32)
+        t = t / 255 if eight_bit else t
         n_features = math.prod(self.shape)
         if t.ndim >= 1 and t.shape[0] == 0:
             raise DataError(f"{name} is empty: no examples to process")
@@ -202,9 +212,16 @@ class VAE(nn.Module):
             if t.ndim == 2 and t.shape[1] == n_features:
                 t = t.reshape(-1, *self.shape)
             else:
+                shapes = {f"(N, {', '.join(map(str, self.shape))})", f"(N, {n_features})"}
+                hint = ""
+                if t.ndim == 2 and t.shape[1] == n_features + 1:
+                    hint = (
+                        "; one column too many: if it holds the labels, name it with "
+                        'label_column="NAME" (or its 0-based index)'
+                    )
                 raise DataError(
-                    f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
-                    f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
+                    f"{name} has shape {tuple(t.shape)}, but this model expects "
+                    f"{' or '.join(sorted(shapes))}{hint}"
                 )
         if not torch.isfinite(t).all():
             bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
@@ -212,17 +229,34 @@ class VAE(nn.Module):
         self.likelihood.check(t)
         return t
 
+    def is_one(self, x: ArrayLike) -> bool:
+        """Whether ``x`` is one example, (*shape) or flat (prod(shape),), not a batch."""
+        shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+        one = shape == self.shape or shape == (math.prod(self.shape),)
+        return one or (len(shape) == len(self.shape) - 1 and (1, *shape) == self.shape)
+
+    def batch(self, x: ArrayLike, name: str = "x") -> tuple[Tensor, bool]:
+        """:meth:`check_data` of ``x`` as a batch (N, *shape), and whether it was one example
+        (then the caller drops the batch dimension of its result)."""
+        one = self.is_one(x)
+        if one:
+            t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+            x = t.reshape(1, *self.shape)
+        return self.check_data(x, name), one
+
     @torch.no_grad()
     def encode(self, x: ArrayLike, sample: bool = False, *, y: ArrayLike | None = None) -> Tensor:
         """Posterior means E[z|x] (N, L), or one sample z ~ q(z|x) each with ``sample=True``.
-        A conditional model needs ``y``: labels (N,) or vectors (N, y_dim)."""
-        x = self.check_data(x)
+        One example x (*shape) gives (L,). A conditional model needs ``y``: labels (N,) or
+        vectors (N, y_dim)."""
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         out = []
         for xb, cb in split_batches(x, c, 1024):
             qz = self.qz(self.to_model_space(xb), cb)
             out.append(qz.sample() if sample else qz.mean)
-        return torch.cat(out)
+        z = torch.cat(out)  # (N, L)
+        return z[0] if one else z
 
     @torch.no_grad()
     def decode(self, z: ArrayLike, *, y: ArrayLike | int | None = None) -> Tensor:
@@ -241,8 +275,11 @@ class VAE(nn.Module):
         )
 
     def reconstruct(self, x: ArrayLike, *, y: ArrayLike | None = None) -> Tensor:
-        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape)."""
-        return self.decode(self.encode(x, y=y), y=y)
+        """decode(encode(x)): the mean of p(x|z) at the posterior mean, (N, *shape); one
+        example (*shape) gives (*shape)."""
+        x, one = self.batch(x)
+        x_hat = self.decode(self.encode(x, y=y), y=y)  # (N, *shape)
+        return x_hat[0] if one else x_hat
 
     @torch.no_grad()
     def sample(
@@ -291,21 +328,17 @@ class VAE(nn.Module):
         return self.decode((1 - t) * z_a + t * z_b, y=c)
 
     def _one(self, x: ArrayLike, name: str) -> Tensor:
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-        return self.check_data(t.reshape(1, -1) if t.ndim <= len(self.shape) else t, name)[:1]
+        return self.batch(x, name)[0][:1]
 
     @torch.no_grad()
     def elbo(self, x: ArrayLike, batch_size: int = 1024, *, y: ArrayLike | None = None) -> Terms:
-        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units."""
-        x = self.check_data(x)
+        """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units; one
+        example (*shape) gives scalars."""
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         parts = [self.terms(xb, y=cb) for xb, cb in split_batches(x, c, batch_size)]
-        return Terms(
-            *(
-                torch.cat([getattr(p, f) for p in parts])
-                for f in ("log_px_z", "kl_z", "elbo", "objective")
-            )
-        )
+        cat = (torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Terms))
+        return Terms(*(t[0] if one else t for t in cat))
 
     @torch.no_grad()
     def log_likelihood(
@@ -315,15 +348,17 @@ class VAE(nn.Module):
 
         A lower bound in expectation (the IWAE bound L_k) that tightens as k grows; see
         :func:`vaekit.evaluation.evaluate.evaluate` for the full report with standard errors.
+        One example (*shape) gives a scalar.
         """
-        x = self.check_data(x)
+        x, one = self.batch(x)
         c = self.condition(y, len(x))
         width = max([math.prod(self.shape), *self.config.hidden])
         out = [
             estimate.importance_sample(self, self.to_model_space(xb), k, width=width, y=cb).log_px
             for xb, cb in split_batches(x, c, batch_size)
         ]
-        return torch.cat(out) + self.log_det()
+        log_px = torch.cat(out) + self.log_det()  # (N,)
+        return log_px[0] if one else log_px
 
     def score(
         self, x: ArrayLike, method: str | None = None, k: int | None = None, **options: Any

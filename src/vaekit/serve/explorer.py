@@ -187,6 +187,9 @@ class Explorer:
         x = lo + pixels * (hi - lo)
         if self.model.kind == "binary":
             x = x.round()
+        elif self.model.config.levels:  # a discretized likelihood: snap to the data's levels
+            n = self.model.config.levels - 1
+            x = np.clip(np.round(x * n) / n, 0, 1)
         return x.reshape(1, -1)
 
     def _y(self, label: int | None) -> dict[str, Any]:

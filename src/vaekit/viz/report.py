@@ -7,7 +7,8 @@ are also written beside it as PNG files:
 - ``loss_curves.png``: ELBO, log p(x|z) and KL per epoch, train and validation;
 - ``samples.png``: decoded samples z ~ p(z);
 - ``reconstructions.png``: held-out originals above their reconstructions;
-- ``latent_map.png``: held-out latent means coloured by label (PCA when L > 2);
+- ``latent_map.png``: held-out latent means, coloured by label where there are labels (PCA
+  when L > 2);
 - ``manifold.png``: for a 2-D latent, the decoded grid over standard-normal quantiles.
 
 For vector data (event shape (D,)) ``samples.png`` and ``reconstructions.png`` show feature-wise
@@ -139,7 +140,8 @@ def draw_pictures(
         plots.latent_map_figure(z, labels, data.classes),
         "latent_map.png",
         "Latent map",
-        f"Posterior means of {len(z)} {split} examples, coloured by label.",
+        f"Posterior means of {len(z)} {split} examples"
+        + (", coloured by label." if labels is not None else " (the data has no labels)."),
     )
     if image and model.config.latent_dim == 2 and not model.y_dim:
         add(
@@ -149,6 +151,17 @@ def draw_pictures(
             "Decoder means over a grid of z at standard-normal quantiles (the prior's mass).",
         )
     return pictures
+
+
+def data_line(data: Dataset, likelihood: str) -> str:
+    """``data: NAME, kind grey, 1 channel, 256 levels; likelihood discretized-logistic`` (for
+    images; ``N features`` for vectors)."""
+    if len(data.shape) == 3:
+        size = f"{data.channels} channel" + ("s" if data.channels > 1 else "")
+    else:
+        size = f"{data.n_features} features"
+    levels = f", {data.levels} levels" if data.levels else ""
+    return f"data: {data.name}, kind {data.kind}, {size}{levels}; likelihood {likelihood}"
 
 
 def _number(value: Any) -> str:
@@ -257,7 +270,8 @@ def write_report(
         path = out / "config.json"
         config = json.loads(path.read_text()) if path.is_file() else {}
     pictures = draw_pictures(model, data, out, history)
-    note = f"Run folder {out.resolve()}, written {time.strftime('%Y-%m-%d %H:%M:%S')}."
+    note = f"Run folder {out.resolve()}, written {time.strftime('%Y-%m-%d %H:%M:%S')}. "
+    note += data_line(data, model.config.likelihood) + "."
     if evaluation is None:
         note += f" Test-set likelihood and probes: vaekit evaluate {out}"
     title = f"vaekit run: {data.name}, {model.config.latent_dim}-D latent"
