@@ -65,8 +65,8 @@ def compress(args: argparse.Namespace) -> int:
     """Compress a split of the run's data (or --data) and print the rate beside the -ELBO."""
     from vaekit import api
     from vaekit.cli.commands import conditions, run_folder
-    from vaekit.cli.rows import select_data
     from vaekit.cli.console import output_path, table
+    from vaekit.cli.rows import select_data
     from vaekit.coding import compress_to
 
     run = run_folder(args.run)
