@@ -39,7 +39,7 @@ def add_parsers(subparsers: Any) -> None:
         default=10,
         help="log2 of the latent buckets per dimension, 4..16 (default: 10)",
     )
-    _run_data_options(p, None)
+    _run_data_options(p)
     _common(p, device=False)
 
     p = subparsers.add_parser(

@@ -7,13 +7,14 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
-from vaekit.evaluation import scores as scoring
+from vaekit.evaluation import methods as scoring
 from vaekit.evaluation import threshold as thresholds
+
+if TYPE_CHECKING:  # torch and numpy are imported when a command runs, not for --help
+    import numpy as np
+    import torch
 
 DESCRIPTION = f"""\
 Score every example of --data with a trained model: one CSV row per example in the input's order
@@ -130,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".csv",)) if args.out else None
     plot = output_path(args.plot, (".png",)) if args.plot else None
     run_dir, model, saved = load_run(args)
-    methods = list(dict.fromkeys(scoring.resolve(model, m) for m in args.method))
+    from vaekit.evaluation import scores
+
+    methods = list(dict.fromkeys(scores.resolve(model, m) for m in args.method))
     method, k, seed = methods[0], args.k, args.seed
     if args.calibrate:
         x_val, y_val = _split(api, saved, None, "val", args)

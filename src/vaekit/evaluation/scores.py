@@ -41,14 +41,8 @@ from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vaekit.errors import ConfigError, DataError
+from vaekit.evaluation.methods import DEFAULT_K, DEFAULT_METHOD, METHODS  # noqa: E402
 
-METHODS: tuple[str, ...] = ("elbo", "nll", "bpd", "complexity", "regret", "complexity+regret")
-#: "auto", the default: complexity+regret where the model gives 8-bit images a true probability
-#: (a density, or a discrete likelihood of binary data), else regret; the choice of the OOD
-#: benchmark (benchmarks/ood.py, BENCHMARKS.md)
-DEFAULT_METHOD = "auto"
-#: posterior samples per example for elbo/nll/bpd/complexity and the regret's final ELBOs
-DEFAULT_K = 16
 #: Adam steps and learning rate of the per-example posterior in ``regret``
 REGRET_STEPS, REGRET_LR = 32, 0.1
 
