@@ -92,10 +92,11 @@ def test_bpd_and_complexity_follow_their_definitions(trained: VAE) -> None:
 
 
 def test_a_density_gets_the_8_bit_bin_width() -> None:
+    # 8-bit data are the values k/255: each level's bin is 1/255 wide (vaekit.evaluation.bits)
     torch.manual_seed(0)
     model = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (1, 4, 4))
     x = torch.rand(3, 1, 4, 4)
-    expected = (model.score(x, "nll") + 16 * math.log(256)) / math.log(2) / 16
+    expected = (model.score(x, "nll") + 16 * math.log(255)) / math.log(2) / 16
     np.testing.assert_allclose(model.score(x, "bpd"), expected, rtol=1e-5)
 
 

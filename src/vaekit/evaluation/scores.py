@@ -147,10 +147,12 @@ def resolve(model: Any, method: str) -> str:
 def nll_bits(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
     """-log2 P(x) of the 8-bit image per example (B,), bits. A likelihood with a discrete support
     (bernoulli, a discretised likelihood) gives the probability itself; a density p on [0, 1] is
-    turned into the probability of the 8-bit bin, P ~= p * (1/256)^D."""
+    turned into the probability of the bin of its level, P ~= p * (1/255)^D for 8-bit data k/255
+    (the bin width of :mod:`vaekit.evaluation.bits`)."""
     value = nll(model, x, y, k, seed)  # (B,) nats
     if not discrete(model):
-        value = value + math.prod(model.shape) * math.log(256)
+        levels = getattr(model.config, "levels", None) or 256
+        value = value + math.prod(model.shape) * math.log(levels - 1)
     return value / math.log(2)
 
 

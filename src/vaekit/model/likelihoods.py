@@ -191,6 +191,7 @@ class DiscretizedLogisticLikelihood(Likelihood):
 
     support = "unit"
     n_params = 2
+    discrete = True  #: it gives the probabilities of the data's levels, not densities
 
     def __init__(self, shape: tuple[int, ...], levels: int = 256) -> None:
         super().__init__(shape)
