@@ -138,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         x_val, y_val = _split(api, saved, None, "val", args)
         values = _scores(model, x_val, y_val, method, k, seed)
-        t = thresholds.Threshold(
+        new = thresholds.Threshold(
             method, k, seed, args.fpr, thresholds.calibrate(values, args.fpr), "val", len(values)
         )
-        path = thresholds.write(run_dir, t)
+        path = thresholds.write(run_dir, new)
         _say(
             args,
-            f"threshold {t.value:.6g} ({method}, fpr {args.fpr} on {t.n} validation "
+            f"threshold {new.value:.6g} ({method}, fpr {args.fpr} on {new.n} validation "
             f"examples) saved in {path}",
         )
     t = thresholds.read(run_dir)

@@ -32,9 +32,13 @@ def tracker_for(
         return None
     from vaekit.training import tracking
 
-    saved = api.read_config(out) if configs is None else None
-    data = data if data is not None else load_dataset(saved["data"])
-    params = saved["raw"] if saved else {k: dataclasses.asdict(c) for k, c in configs.items()}
+    if configs is None:
+        saved = api.read_config(out)
+        data = data if data is not None else load_dataset(saved["data"])
+        params = saved["raw"]
+    else:
+        assert data is not None, "a new run passes its data"
+        params = {k: dataclasses.asdict(c) for k, c in configs.items()}
     _, x, y = report.held_out(data)
     return tracking.make_tracker(args.log, out, args.log_dir, x, y, params)
 

@@ -59,7 +59,7 @@ GUARD = 1e-6  #: in grid steps: batched values this close to a rounding boundary
 def constriction() -> Any:
     """The ``constriction`` module, or a :class:`ConfigError` saying how to install it."""
     try:
-        import constriction as c
+        import constriction as c  # type: ignore[import-untyped]
     except ImportError as e:
         raise ConfigError(
             "compression needs the constriction package: pip install 'vaekit[compress]'"
@@ -211,7 +211,7 @@ class Codec:
         with one_thread():
             coder = self.c.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
             for i in reversed(range(n)):
-                if self.y_dim > 1:
+                if y is not None and self.y_dim > 1:
                     y[i] = coder.decode(m.Uniform(self.y_dim), 1)[0]
                 yi = None if y is None else y[i : i + 1]
                 z_idx = self.prior.pop(coder, self.c)

@@ -8,6 +8,7 @@ A conditional model's labels are coded too.
 
 from __future__ import annotations
 
+import io
 import math
 import time
 import zlib
@@ -136,7 +137,7 @@ def compress(
     one: about the model's negative ELBO in bits per example.
     A conditional model needs integer labels ``y`` (N,), which are coded too. Returns the .vkz
     bytes; :func:`decompress` with the same model restores ``x`` bit for bit (shape and dtype)."""
-    f = open_bytes(b"")
+    f = io.BytesIO()
     compress_to(model, x, f, y, latent_bits)
     return f.getvalue()
 

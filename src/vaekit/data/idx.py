@@ -12,7 +12,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -92,7 +92,7 @@ def read_idx(path: str | Path, magic: int | None = None) -> np.ndarray:
                 return parse_idx(f.read(), str(path), magic)
             try:
                 with gzip.GzipFile(fileobj=f) as gz:
-                    raw = _gunzip(gz, str(path), magic)
+                    raw = _gunzip(cast(IO[bytes], gz), str(path), magic)
             except (EOFError, OSError, zlib.error) as err:
                 raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
     except DataNotFoundError:

@@ -43,7 +43,9 @@ def read_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dty
         )
         shape, fortran, dtype = read(f)
     except Exception as err:  # numpy parses the header with ast and tokenize: many error types
-        why = "a header over numpy's safe size" if "max_header_size" in str(err) else err
+        why: BaseException = (
+            ValueError("a header over numpy's safe size") if "max_header_size" in str(err) else err
+        )
         raise DataError(f"{where}: not a readable .npy array ({_one_line(why)})") from None
     if any(size < 0 for size in shape):
         raise DataError(f"{where}: not a readable .npy array (negative size in shape {shape})")
@@ -128,7 +130,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> tupl
         if held != claimed:
             raise DataError(f"{member}: {_mismatch(shape, dtype, claimed, held)}")
         raw = np.empty(claimed, np.uint8)  # filled in chunks: no second copy in memory
-        view, done = memoryview(raw), 0
+        view, done = memoryview(raw.data), 0
         while done < claimed:  # the zip module checks the CRC once the member is read
             chunk = f.read(min(CHUNK, claimed - done))
             if not chunk:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -60,7 +60,8 @@ def log_weights(
     """log p(x|z) and log p(z) - log q(z|x) at z = loc + eps * scale, each (k, B), nats.
     ``x`` (B, *shape) in model space; ``qz`` an Independent Normal, batch (B,); ``eps``
     (k, 1, L)."""
-    z = qz.base_dist.loc + eps * qz.base_dist.scale  # (k, B, L)
+    base = cast(Normal, cast(Independent, qz).base_dist)
+    z = base.loc + eps * base.scale  # (k, B, L)
     return model.px(z, y).log_prob(x), model.pz().log_prob(z) - qz.log_prob(z)
 
 
@@ -89,7 +90,8 @@ def nll(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int, chunk: int =
     xm = model.to_model_space(x)
     qz = model.qz(xm, y)
     eps = noise(k, model.config.latent_dim, seed, x)  # (k, 1, L)
-    log_w = torch.cat([sum(log_weights(model, xm, qz, e, y)) for e in eps.split(chunk)])  # (k, B)
+    parts = [log_weights(model, xm, qz, e, y) for e in eps.split(chunk)]
+    log_w = torch.cat([log_px_z + log_pz_qz for log_px_z, log_pz_qz in parts])  # (k, B)
     return -(torch.logsumexp(log_w, 0) - math.log(k) + model.log_det())
 
 

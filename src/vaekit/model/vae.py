@@ -45,6 +45,7 @@ class VAE(nn.Module):
     x_loc: Tensor  #: (*shape) the standardisation's buffers, present when ``standardized``
     x_scale: Tensor
     history: list[dict[str, Any]]  #: the epoch records of the training that made it (``fit``)
+    run_config: dict[str, Any]  #: the resolved configuration of that training (``fit``)
 
     def __init__(
         self,

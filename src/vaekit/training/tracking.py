@@ -63,7 +63,8 @@ def mosaic(x: Tensor, ncols: int) -> np.ndarray:
     pixels = plots.tile(plots.to_pixels(x), ncols)  # (H, W) grey or (H, W, 3)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=-1)
-    return (pixels * 255).round().astype(np.uint8)
+    picture: np.ndarray = (pixels * 255).round().astype(np.uint8)
+    return picture
 
 
 class Tracker:

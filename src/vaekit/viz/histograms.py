@@ -23,7 +23,7 @@ def scores_figure(
     ax = fig.add_subplot()
     for name, v in groups.items():
         v = np.clip(np.asarray(v, dtype=np.float64), lo, hi)  # the top 0.5% in the last bin
-        ax.hist(v, bins=edges, density=True, alpha=0.55, label=f"{name} (n={len(v)})")
+        ax.hist(v, bins=edges.tolist(), density=True, alpha=0.55, label=f"{name} (n={len(v)})")
     if threshold is not None:
         ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4g}")
     ax.set_xlabel(f"{method} score (higher = more anomalous)")

@@ -126,7 +126,9 @@ def write(
     folder.mkdir(parents=True, exist_ok=True)
     curves = None
     if history:
-        plots.save_figure(plots.loss_curves_figure(list(history)), folder / CURVES_FILE)
+        plots.save_figure(
+            plots.loss_curves_figure([dict(r) for r in history]), folder / CURVES_FILE
+        )
         curves = CURVES_FILE
     path = folder / CARD_FILE
     path.write_text(render(model, config, history, evaluation, curves))
