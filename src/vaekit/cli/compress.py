@@ -16,7 +16,7 @@ COMMANDS = ("compress", "decompress")
 
 def add_parsers(subparsers: Any) -> None:
     """Add ``compress`` and ``decompress`` to an ``argparse`` subparsers object."""
-    from vaekit.cli import Formatter, _common, _run_data_options, at_least
+    from vaekit.cli.parsers import Formatter, _common, _run_data_options, at_least
 
     p = subparsers.add_parser(
         "compress",
