@@ -81,7 +81,9 @@ def fit(
     config.json, metrics.jsonl and the checkpoints. With ``resume=True`` an interrupted run in
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
-    ``train_config`` may then only change ``epochs``, to extend a finished run.
+    ``train_config`` may then only change ``epochs``, to extend a finished run. Data with missing
+    values (NaN) trains with ``DataConfig(missing="allow")``: the model gets the MIWAE encoder
+    (``ModelConfig.mask_input``) and the bound of the observed entries (Mattei & Frellsen 2019).
 
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
@@ -100,6 +102,8 @@ def fit(
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
         dataset, data_config = as_dataset("digits" if data is None else data, data_config)
+        if data_config.missing == "allow":  # incomplete data: the MIWAE encoder (data and mask)
+            model = dataclasses.replace(model, mask_input=True)
     device = distributed.init(resolve_device(train_config.device))
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)

@@ -54,21 +54,31 @@ def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -
 
 
 def _find_bad_cell(
-    rows: list[tuple[int, list[str]]], columns: list[int], header: list[str] | None, path: Path
+    rows: list[tuple[int, list[str]]],
+    columns: list[int],
+    header: list[str] | None,
+    path: Path,
+    missing: bool = False,
 ) -> DataError:
-    """The error for the first cell that is not a finite number (slow scan, errors only)."""
+    """The error for the first cell that is not a finite number (NaN and empty cells allowed
+    with ``missing``); a slow scan, for errors only."""
     for line, cells in rows:
         for j in columns:
             cell = cells[j]
+            if missing and (not cell.strip() or (_is_number(cell) and np.isnan(float(cell)))):
+                continue
             if not _is_number(cell) or not np.isfinite(float(cell)):
                 name = f" ({header[j].strip()!r})" if header else ""
                 problem = "is not finite" if _is_number(cell) else "is not a number"
+                if not cell.strip() or (_is_number(cell) and np.isnan(float(cell))):
+                    problem = "is missing (allow missing values with --missing allow)"
                 return DataError(f"{path}: line {line}, column {j}{name}: {cell!r} {problem}")
     return DataError(f"{path}: unreadable numbers")  # pragma: no cover - scan always finds one
 
 
-def read_csv(path: Path, label_column: str | None = None) -> Source:
-    """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``."""
+def read_csv(path: Path, label_column: str | None = None, missing: bool = False) -> Source:
+    """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``; with
+    ``missing``, empty feature cells (and NaN) are missing values, read as NaN."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -97,12 +107,16 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
     if not columns:
         raise DataError(f"{path}: no feature columns besides the label column")
     cells = np.array([row for _, row in data], dtype=str)  # (N, ncols)
+    if missing:  # an empty cell is a missing value
+        cells[:, columns] = np.where(
+            np.char.strip(cells[:, columns]) == "", "nan", cells[:, columns]
+        )
     try:
         x = cells[:, columns].astype(np.float64)  # (N, D)
     except ValueError:
         raise _find_bad_cell(data, columns, header, path) from None
-    if not np.isfinite(x).all():
-        raise _find_bad_cell(data, columns, header, path)
+    if not (np.isfinite(x) | (missing & np.isnan(x))).all():
+        raise _find_bad_cell(data, columns, header, path, missing)
 
     y = classes = None
     if label is not None:

@@ -180,17 +180,20 @@ def make_networks(
     channels: Sequence[int],
     act: str,
     y_dim: int = 0,
+    in_shape: Sequence[int] | None = None,
 ) -> tuple[nn.Module, nn.Module]:
-    """The (encoder, decoder) pair called ``network`` ("mlp" or "conv") for data of ``shape``."""
+    """The (encoder, decoder) pair called ``network`` ("mlp" or "conv") for data of ``shape``;
+    ``in_shape``: the encoder's input shape, when it is not ``shape`` (e.g. data and mask)."""
+    in_shape = shape if in_shape is None else in_shape
     if network == "mlp":
         x_dim = math.prod(shape)
         return (
-            MLPEncoder(x_dim, z_dim, hidden, act, y_dim),
+            MLPEncoder(math.prod(in_shape), z_dim, hidden, act, y_dim),
             MLPDecoder(z_dim, x_dim, hidden[::-1], act, y_dim),
         )
     if network == "conv":
         return (
-            ConvEncoder(shape, z_dim, channels, hidden, act, y_dim),
+            ConvEncoder(in_shape, z_dim, channels, hidden, act, y_dim),
             ConvDecoder(shape, z_dim, channels, hidden[::-1], act, y_dim),
         )
     raise ConfigError(f"unknown network {network!r}; choose from conv, mlp")

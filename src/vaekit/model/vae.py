@@ -17,10 +17,10 @@ from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
-from vaekit.model import estimate
+from vaekit.model import estimate, impute
 from vaekit.model.likelihoods import make_likelihood
 from vaekit.model.nets import make_networks
-from vaekit.model.objectives import Terms, elbo, iwae
+from vaekit.model.objectives import Terms, elbo, iwae, miwae
 from vaekit.model.priors import make_prior
 
 ArrayLike = Tensor | np.ndarray
@@ -36,6 +36,10 @@ class VAE(nn.Module):
     ``y_dim`` > 0 makes it a conditional VAE (Sohn et al. 2015): encoder and decoder also see a
     condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
     the prior p(z) stays unconditional.
+
+    NaN entries of x are missing values where the model is made for them
+    (``config.mask_input``, MIWAE, Mattei & Frellsen 2019): the encoder sees the zero-filled data
+    and the mask of observed entries, and the likelihood scores the observed entries only.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class VAE(nn.Module):
             config.channels,
             config.activation,
             self.y_dim,
+            in_shape=masked_shape(self.shape) if config.mask_input else None,
         )
         self.prior = make_prior(config, self.shape, self.y_dim)
         self.likelihood = make_likelihood(
@@ -79,6 +84,8 @@ class VAE(nn.Module):
     def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """q(z|x[, y]): diagonal Gaussian, batch (B,), event (L,). ``x`` (B, *shape) in model
         space; ``y`` (B, y_dim) the condition vectors of a conditional model."""
+        if self.config.mask_input:  # MIWAE: zero-filled data and the mask (NaN = missing)
+            x = with_mask(x, self.shape)  # (B, *masked_shape)
         loc, log_var = self.encoder(x, y)  # (B, L), (B, L)
         scale = torch.exp(0.5 * log_var)  # learns small posterior scales fast (softplus doesn't)
         return Independent(Normal(loc, scale, validate_args=False), 1)
@@ -131,9 +138,14 @@ class VAE(nn.Module):
     def from_model_space(self, x: Tensor) -> Tensor:
         return x * self.x_scale + self.x_loc if self.standardized else x
 
-    def log_det(self) -> Tensor | float:
-        """log |d x_model / d x| per example: added to model-space densities (nats)."""
-        return -self.x_scale.log().sum() if self.standardized else 0.0
+    def log_det(self, mask: Tensor | None = None) -> Tensor | float:
+        """log |d x_model / d x| per example: added to model-space densities (nats); with the
+        mask of observed entries ``mask`` (B, *shape), over those only, (B,)."""
+        if not self.standardized:
+            return 0.0
+        if mask is None:
+            return -self.x_scale.log().sum()
+        return -(self.x_scale.log() * mask).flatten(1).sum(1)  # (B,)
 
     def terms(
         self,
@@ -153,7 +165,12 @@ class VAE(nn.Module):
         IWAE bound (with the DReG encoder gradient if ``dreg``). ``eps``: the standard normal
         noise of the samples, (B, L) or (k, B, L) (default: drawn from the global RNG, as
         ``qz.rsample`` draws it); data-parallel training passes its own.
+
+        A model made for missing data (``config.mask_input``) reads NaN in ``x`` as missing and
+        scores the observed entries only: the MIWAE bound (Mattei & Frellsen 2019; k = 1: the
+        observed-data ELBO).
         """
+        mask = ~torch.isnan(x) if self.config.mask_input else None  # (B, *shape)
         x, c = self.to_model_space(x), self.condition(y, len(x), check=False)
         qz, pz = self.qz(x, c), self.pz()
         shape = () if k == 1 else (k,)
@@ -162,12 +179,14 @@ class VAE(nn.Module):
         else:  # rsample's own arithmetic with the given noise (q is an Independent Normal)
             z = qz.base_dist.loc + eps * qz.base_dist.scale  # (*shape, B, L)
         if k == 1:
-            t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits)
+            t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits, mask)
+        elif mask is not None:
+            t = miwae(x, mask, qz, pz, self.px(z, c), z, dreg)
         else:
             t = iwae(x, qz, pz, self.px(z, c), z, dreg)
         if not self.standardized:
             return t
-        d = self.log_det()
+        d = self.log_det(mask)
         return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
 
     def forward(self, x: Tensor, beta: float = 1.0, k: int = 1, **options: Any) -> Terms:
@@ -180,11 +199,12 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def check_data(self, x: ArrayLike, name: str = "x") -> Tensor:
+    def check_data(self, x: ArrayLike, name: str = "x", missing: bool = False) -> Tensor:
         """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
 
-        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
-        and values outside the likelihood's support.
+        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, inf,
+        values outside the likelihood's support and NaN (missing values), unless ``missing`` or
+        the model is made for missing data (``config.mask_input``).
         """
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
         t = t.to(device=self.device, dtype=torch.float32)
@@ -199,10 +219,8 @@ class VAE(nn.Module):
                     f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
                     f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
                 )
-        if not torch.isfinite(t).all():
-            bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
-            raise DataError(f"{name} contains NaN or infinite values (first in example {bad})")
-        self.likelihood.check(t)
+        check_finite(t, name, missing or self.config.mask_input)
+        self.likelihood.check(t[~torch.isnan(t)])
         return t
 
     @torch.no_grad()
@@ -310,13 +328,71 @@ class VAE(nn.Module):
         :func:`vaekit.evaluation.evaluate.evaluate` for the full report with standard errors.
         """
         x = self.check_data(x)
+        return estimate.estimate(self, x, k, batch_size, self.condition(y, len(x))).log_px
+
+    @torch.no_grad()
+    def impute(
+        self,
+        x: ArrayLike,
+        draws: int = 0,
+        k: int = 100,
+        *,
+        y: ArrayLike | None = None,
+        batch_size: int = 256,
+        seed: int | None = None,
+    ) -> Tensor:
+        """Fill the missing (NaN) entries of ``x`` (N, *shape) from the model, in data units.
+
+        ``draws`` = 0: the single imputation (N, *shape), the self-normalised importance-sampling
+        estimate of E[x_miss | x_obs] with ``k`` samples from q(z|x_obs) (Mattei & Frellsen 2019,
+        eq. 8); ``draws`` = M > 0: M multiple imputations (M, N, *shape) by sampling importance
+        resampling. Observed entries are returned unchanged, bit for bit (as float32). Any model
+        imputes; one trained on incomplete data (``config.mask_input``) does it best. ``seed``
+        makes it repeatable and leaves the global RNG alone.
+        """
+        if draws < 0 or k < 1:
+            raise DataError(f"draws must be >= 0 and k >= 1, got draws={draws}, k={k}")
+        x = self.check_data(x, missing=True)
         c = self.condition(y, len(x))
-        width = max([math.prod(self.shape), *self.config.hidden])
-        out = [
-            estimate.importance_sample(self, self.to_model_space(xb), k, width=width, y=cb).log_px
-            for xb, cb in split_batches(x, c, batch_size)
-        ]
-        return torch.cat(out) + self.log_det()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = [
+                impute.impute(self, xb, k, draws, cb) for xb, cb in split_batches(x, c, batch_size)
+            ]
+        return torch.cat(out, dim=1 if draws else 0)
+
+
+def masked_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The encoder's input shape for data of ``shape`` and its mask, side by side along the first
+    event axis (channels, or features); (H, W) images gain a channel axis: (2, H, W)."""
+    return (2, *shape) if len(shape) == 2 else (2 * shape[0], *shape[1:])
+
+
+def with_mask(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``x`` (B, *shape) with NaN for missing entries -> concat(x * mask, mask), (B,
+    *masked_shape): the zero-filled data (0: the mean of standardised data) beside the mask."""
+    mask = ~torch.isnan(x)  # (B, *shape)
+    parts = [torch.where(mask, x, 0.0), mask.to(x.dtype)]
+    return torch.stack(parts, 1) if len(shape) == 2 else torch.cat(parts, 1)
+
+
+def check_finite(x: Tensor, name: str, missing: bool) -> None:
+    """:class:`DataError` naming the first infinite entry of ``x`` (N, ...), or the first NaN
+    (a missing value) unless ``missing`` allows them."""
+    bad = torch.isinf(x) if missing else ~torch.isfinite(x)
+    if not bad.any():
+        return
+    first = bad.flatten().nonzero()[0].item()
+    example, entry = divmod(first, math.prod(x.shape[1:]))
+    where = f"example {example}, feature {entry}"
+    if not torch.isnan(x.flatten()[first]):
+        raise DataError(f"{name} contains an infinite value ({where})")
+    raise DataError(
+        f"{name} has a missing value (NaN) at {where}; to train on or impute incomplete data, "
+        "allow them: --missing allow (DataConfig(missing='allow'))"
+    )
 
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
