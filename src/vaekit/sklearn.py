@@ -183,3 +183,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 def _tensor(x: np.ndarray) -> torch.Tensor:
     """A float32 copy: torch warns about read-only arrays (memmaps) and must not alias X."""
     return torch.tensor(x, dtype=torch.float32)
+
+
+from vaekit.impute_sklearn import VAEImputer  # noqa: E402  (MIWAE imputation, its own module)

@@ -19,6 +19,7 @@ from vaekit.config import ModelConfig
 from vaekit.errors import DataError
 from vaekit.model import estimate, impute
 from vaekit.model.likelihoods import make_likelihood
+from vaekit.model.missing import check_finite, masked_shape, with_mask
 from vaekit.model.nets import make_networks
 from vaekit.model.objectives import Terms, elbo, iwae, miwae
 from vaekit.model.priors import make_prior
@@ -362,37 +363,6 @@ class VAE(nn.Module):
                 impute.impute(self, xb, k, draws, cb) for xb, cb in split_batches(x, c, batch_size)
             ]
         return torch.cat(out, dim=1 if draws else 0)
-
-
-def masked_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The encoder's input shape for data of ``shape`` and its mask, side by side along the first
-    event axis (channels, or features); (H, W) images gain a channel axis: (2, H, W)."""
-    return (2, *shape) if len(shape) == 2 else (2 * shape[0], *shape[1:])
-
-
-def with_mask(x: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """``x`` (B, *shape) with NaN for missing entries -> concat(x * mask, mask), (B,
-    *masked_shape): the zero-filled data (0: the mean of standardised data) beside the mask."""
-    mask = ~torch.isnan(x)  # (B, *shape)
-    parts = [torch.where(mask, x, 0.0), mask.to(x.dtype)]
-    return torch.stack(parts, 1) if len(shape) == 2 else torch.cat(parts, 1)
-
-
-def check_finite(x: Tensor, name: str, missing: bool) -> None:
-    """:class:`DataError` naming the first infinite entry of ``x`` (N, ...), or the first NaN
-    (a missing value) unless ``missing`` allows them."""
-    bad = torch.isinf(x) if missing else ~torch.isfinite(x)
-    if not bad.any():
-        return
-    first = bad.flatten().nonzero()[0].item()
-    example, entry = divmod(first, math.prod(x.shape[1:]))
-    where = f"example {example}, feature {entry}"
-    if not torch.isnan(x.flatten()[first]):
-        raise DataError(f"{name} contains an infinite value ({where})")
-    raise DataError(
-        f"{name} has a missing value (NaN) at {where}; to train on or impute incomplete data, "
-        "allow them: --missing allow (DataConfig(missing='allow'))"
-    )
 
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
