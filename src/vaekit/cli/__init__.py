@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     search.add_parser(sub)
+    from vaekit.cli import impute  # impute and inpaint: missing values (MIWAE)
+
+    impute.add_parsers(sub)
     return parser
 
 
@@ -311,6 +314,10 @@ def dispatch(args: argparse.Namespace) -> int:
         raise UsageError(f"only train and evaluate run under torchrun, not {args.command}")
     if args.command == "search":
         return search.run(args)
+    if args.command in ("impute", "inpaint"):
+        from vaekit.cli import impute
+
+        return impute.run(args)
     return getattr(commands, args.command)(args)
 
 
