@@ -111,7 +111,7 @@ def main() -> None:
     print(machine())
     header = "| data | mean | KNN | iterative | VAEImputer | VAE fit + impute |"
     lines = [header, "|---|---|---|---|---|---|"]
-    for name in args.tables.split(","):
+    for name in filter(None, args.tables.split(",")):
         x = TABLES[name]().data.astype(np.float64)
         scale = x.std(0)
         x = (x - x.mean(0)) / np.where(scale > 0, scale, 1.0)

@@ -185,4 +185,4 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
     return torch.tensor(x, dtype=torch.float32)
 
 
-from vaekit.impute_sklearn import VAEImputer  # noqa: E402  (MIWAE imputation, its own module)
+from vaekit.impute_sklearn import VAEImputer  # noqa: E402, F401 (re-exported here)

@@ -25,6 +25,8 @@ from vaekit.model.objectives import Terms, elbo, iwae, miwae
 from vaekit.model.priors import make_prior
 
 ArrayLike = Tensor | np.ndarray
+#: imputation batches keep the (k, B, *shape) decoder output near this many floats (64 MB)
+IMPUTE_BLOCK = 2**24
 
 
 class VAE(nn.Module):
@@ -220,8 +222,9 @@ class VAE(nn.Module):
                     f"{name} has shape {tuple(t.shape)}, but this model expects (N, "
                     f"{', '.join(map(str, self.shape))}) or (N, {n_features})"
                 )
-        check_finite(t, name, missing or self.config.mask_input)
-        self.likelihood.check(t[~torch.isnan(t)])
+        missing = missing or self.config.mask_input
+        check_finite(t, name, missing)
+        self.likelihood.check(t[~torch.isnan(t)] if missing else t)
         return t
 
     @torch.no_grad()
@@ -349,12 +352,14 @@ class VAE(nn.Module):
         eq. 8); ``draws`` = M > 0: M multiple imputations (M, N, *shape) by sampling importance
         resampling. Observed entries are returned unchanged, bit for bit (as float32). Any model
         imputes; one trained on incomplete data (``config.mask_input``) does it best. ``seed``
-        makes it repeatable and leaves the global RNG alone.
+        makes it repeatable and leaves the global RNG alone. Batches of at most ``batch_size``
+        rows, fewer where k is large (:data:`IMPUTE_BLOCK`).
         """
         if draws < 0 or k < 1:
             raise DataError(f"draws must be >= 0 and k >= 1, got draws={draws}, k={k}")
         x = self.check_data(x, missing=True)
         c = self.condition(y, len(x))
+        batch_size = max(1, min(batch_size, IMPUTE_BLOCK // (k * math.prod(self.shape))))
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
