@@ -6,7 +6,7 @@ images: each has its bottom, top, left or right half, or a random 50% of its pix
 (NaN), so the encoder learns to read the mask. The test digits are restored with
 ``model.impute`` (the importance-sampling estimate of E[x_miss | x_obs], k = 1000).
 
-    VAEKIT_DATA_DIR=/path/to/data OMP_NUM_THREADS=2 python scripts/mnist_inpaint.py
+    VAEKIT_DATA_DIR=/path/to/data OMP_NUM_THREADS=1 python scripts/mnist_inpaint.py
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def training_set(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-train", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mnist_inpaint.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
