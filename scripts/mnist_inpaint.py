@@ -51,8 +51,8 @@ def training_set(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-train", type=int, default=10000)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--n-train", type=int, default=30000)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mnist_inpaint.png")
     args = parser.parse_args()
