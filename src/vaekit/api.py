@@ -109,7 +109,9 @@ def fit(
     ``resume=True`` an interrupted run in
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
-    ``train_config`` may then only change ``epochs``, to extend a finished run.
+    ``train_config`` may then only change ``epochs``, to extend a finished run. Data with missing
+    values (NaN) trains with ``DataConfig(missing="allow")``: the model gets the MIWAE encoder
+    (``ModelConfig.mask_input``) and the bound of the observed entries (Mattei & Frellsen 2019).
 
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
@@ -129,6 +131,8 @@ def fit(
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
         data = "digits" if data is None else data
         dataset, data_config = as_dataset(data, data_config, **data_options)
+        if data_config.missing == "allow":  # incomplete data: the MIWAE encoder (data and mask)
+            model = dataclasses.replace(model, mask_input=True)
     device = distributed.init(resolve_device(train_config.device))
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)

@@ -55,6 +55,11 @@ class ModelConfig:
     conditional: bool = _help(
         "condition encoder and decoder on the dataset's labels (one-hot): a conditional VAE", False
     )
+    mask_input: bool = _help(
+        "incomplete data (MIWAE): the encoder sees the zero-filled data and the mask of observed "
+        "entries (set by --missing allow)",
+        False,
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -213,4 +213,5 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.ascontiguousarray(x), dtype=torch.float32)
 
 
+from vaekit.impute_sklearn import VAEImputer  # noqa: E402, F401 (re-exported here)
 from vaekit.outliers_sklearn import VAEOutlierDetector  # noqa: E402, F401 (outlier detection)

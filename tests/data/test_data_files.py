@@ -109,6 +109,19 @@ def test_nan_names_file_and_row(tmp_path):
         load(tmp_path / "nan.npy")
 
 
+def test_nan_is_a_missing_value_only_when_allowed(tmp_path):
+    x = np.arange(18.0).reshape(6, 3)
+    x[2, 1] = np.nan
+    np.save(tmp_path / "holes.npy", x)
+    with pytest.raises(DataError, match=r"row 2 contains NaN.*feature 1.*--missing allow"):
+        load(tmp_path / "holes.npy")
+    data = load(tmp_path / "holes.npy", missing="allow", val_fraction=0.0, test_fraction=0.0)
+    assert torch.isnan(data.x_train[2, 1]) and data.kind == "real"
+    assert torch.isfinite(data.loc).all() and torch.isfinite(data.scale).all()
+    with pytest.raises(ConfigError, match="missing must be 'error' or 'allow'"):
+        DataConfig("x.npy", missing="yes")
+
+
 def test_unreadable_and_non_numeric_files(tmp_path):
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     with pytest.raises(DataError, match="junk.npy: not a readable"):

@@ -45,8 +45,8 @@ def test_tab_separated(tmp_path):
     [
         ("a,b\n1,2\n3\n", {}, r"t\.csv: line 3 has 1 columns, expected 2"),
         ("a,b\n1,2\n3,x\n", {}, r"t\.csv: line 3, column 1 \('b'\): 'x' is not a number"),
-        ("1,2\n3,\n", {}, r"line 2, column 1: '' is not a number"),
-        ("a,b\n1,2\nnan,4\n", {}, r"line 3, column 0 \('a'\): 'nan' is not finite"),
+        ("1,2\n3,\n", {}, r"line 2, column 1: '' is missing"),
+        ("a,b\n1,2\nnan,4\n", {}, r"line 3, column 0 \('a'\): 'nan' is missing"),
         ("a,b\n1,2\n", {"label_column": "c"}, r"label column 'c' not found in the header"),
         ("1,2\n3,4\n", {"label_column": "c"}, "label column 'c' not found"),
         ("1,2\n3,4\n", {"label_column": "5"}, r"label column 5 does not exist \(2 columns\)"),
@@ -72,3 +72,24 @@ def test_label_column_only_for_csv(tmp_path):
     np.save(tmp_path / "x.npy", np.ones((3, 2)))
     with pytest.raises(ConfigError, match="CSV files only"):
         load(tmp_path / "x.npy", label_column="0")
+
+
+def test_empty_cells_are_one_clear_error_by_default(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,2,3\n4,,6\n7,8,9\n")
+    with pytest.raises(
+        DataError, match=r"line 3, column 1 \('b'\): '' is missing.*--missing allow"
+    ):
+        load(path)
+
+
+def test_missing_allow_reads_empty_cells_as_nan_and_ignores_them_in_the_statistics(tmp_path):
+    path = write(tmp_path, "a,b,label\n1,2,x\n,4,y\n3,NaN,x\n5,8,y\n")
+    data = load(path, missing="allow", label_column="label")
+    x = data.x_train  # (4, 2), rows in file order
+    assert torch.isnan(x[1, 0]) and torch.isnan(x[2, 1]) and int(torch.isnan(x).sum()) == 2
+    assert data.y_train.tolist() == [0, 1, 0, 1]
+    torch.testing.assert_close(data.loc, torch.tensor([3.0, 14 / 3]))  # means of observed only
+    expected = torch.tensor([np.std([1, 3, 5]), np.std([2, 4, 8])], dtype=torch.float32)
+    torch.testing.assert_close(data.scale, expected)
+    with pytest.raises(DataError, match="line 2, column 1: 'inf' is not finite"):
+        load(write(tmp_path, "1,2\n3,inf\n", "inf.csv"), missing="allow")

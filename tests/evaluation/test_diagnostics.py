@@ -24,7 +24,7 @@ def test_units_the_encoder_ignores_are_inactive(binary_data):
 
 
 def test_kl_per_dim_matches_the_closed_form_and_sums_to_the_kl(binary_data, small_model):
-    kl_dims = diagnostics.kl_per_dim(small_model, binary_data, batch_size=100)  # (2,)
+    kl_dims = diagnostics.mean_kl_per_dim(small_model, binary_data, batch_size=100)  # (2,)
     qz = small_model.qz(binary_data)
     mu, s = qz.mean, qz.stddev  # (256, 2)
     expected = (0.5 * (mu**2 + s**2 - 1) - s.log()).mean(0)

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 from torch.distributions import (
+    Bernoulli,
     Categorical,
     Independent,
     MixtureSameFamily,
@@ -10,7 +11,7 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from vaekit.model.objectives import elbo, free_bits_kl, iwae, kl
+from vaekit.model.objectives import elbo, free_bits_kl, iwae, kl, log_prob_observed, miwae
 
 
 def _normal(loc, scale):
@@ -172,3 +173,47 @@ def test_dreg_and_iwae_encoder_gradients_agree_in_expectation():
     stderr = ((g_dreg.var(0) + g_iwae.var(0)) / len(g_dreg)).sqrt()
     assert (diff.abs() < 4 * stderr).all(), (diff, stderr)
     assert (g_dreg.var(0) < g_iwae.var(0)).all()  # the point of DReG: lower variance
+
+
+def test_miwae_is_the_iwae_bound_when_nothing_is_missing():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    qz = _normal(torch.randn(4, 2), torch.rand(4, 2) + 0.5)
+    pz = _normal(torch.zeros(2), torch.ones(2))
+    z = qz.rsample((5,))  # (k, B, L)
+    px = _normal(z @ torch.ones(2, 6), torch.ones(5, 4, 6))
+    full = torch.ones_like(x, dtype=torch.bool)
+    a, b = miwae(x, full, qz, pz, px, z), iwae(x, qz, pz, px, z)
+    for name in ("log_px_z", "kl_z", "elbo", "objective"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name))
+
+
+def test_miwae_scores_the_observed_entries_only():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    mask = torch.rand(4, 6) > 0.5
+    qz = _normal(torch.randn(4, 2), torch.rand(4, 2) + 0.5)
+    pz = _normal(torch.zeros(2), torch.ones(2))
+    z = qz.rsample((3,))  # (k, B, L)
+    mean, scale = z @ torch.randn(2, 6), torch.rand(6) + 0.5  # (k, B, D), (D,)
+    px = _normal(mean, scale.expand(3, 4, 6))
+    t = miwae(torch.where(mask, x, torch.nan), mask, qz, pz, px, z)  # NaN where missing
+    assert torch.isfinite(t.objective).all()
+    hand = torch.stack(  # log p(x_obs|z) from the observed coordinates' own Normal, per example
+        [_normal(mean[:, i, m], scale[m]).log_prob(x[i, m]) for i, m in enumerate(mask)], 1
+    )  # (k, B)
+    log_w = hand + pz.log_prob(z) - qz.log_prob(z)
+    torch.testing.assert_close(t.objective, torch.logsumexp(log_w, 0) - math.log(3))
+    torch.testing.assert_close(log_prob_observed(px, x, mask), hand)
+
+
+def test_masked_elbo_is_the_observed_data_elbo():
+    torch.manual_seed(0)
+    x, mask = (torch.rand(4, 6) > 0.5).float(), torch.rand(4, 6) > 0.3
+    qz, pz = _normal(torch.randn(4, 2), torch.ones(4, 2)), _normal(torch.zeros(2), torch.ones(2))
+    z = qz.rsample()
+    px = Independent(Bernoulli(logits=torch.randn(4, 6)), 1)
+    t = elbo(x, qz, pz, px, z, mask=mask)
+    hand = (px.base_dist.log_prob(x) * mask).sum(-1)
+    torch.testing.assert_close(t.log_px_z, hand)
+    torch.testing.assert_close(t.elbo, hand - kl_divergence(qz, pz))

@@ -66,7 +66,11 @@ def test_interpolation_ends_decode_the_endpoints(small_model, binary_data):
             torch.rand(3, 10),
             r"has shape \(3, 10\), but this model expects \(N, 1, 4, 4\) or \(N, 16\)",
         ),
-        (torch.full((2, 16), float("nan")), "NaN or infinite values"),
+        (
+            torch.full((2, 16), float("nan")),
+            r"missing value \(NaN\) at example 0, feature 0.*allow",
+        ),
+        (torch.tensor([[0.5] * 16, [0.5] * 15 + [float("inf")]]), "infinite value.*example 1"),
         (torch.full((2, 16), 2.0), r"needs data in \[0, 1\]"),
         (torch.zeros(0, 16), "is empty"),
     ],

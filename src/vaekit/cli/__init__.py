@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     export.add_parser(sub)
     compress.add_parsers(sub)
-
     score.add_parser(sub, _common, at_least, Formatter)
+    from vaekit.cli import impute  # impute and inpaint: missing values (MIWAE)
+
+    impute.add_parsers(sub)
     return parser
 
 
@@ -119,9 +121,12 @@ def dispatch(args: argparse.Namespace) -> int:
         return export.run(args)
     if args.command in compress.COMMANDS:
         return compress.run(args)
-
     if args.command == "score":
         return score.run(args)
+    if args.command in ("impute", "inpaint"):
+        from vaekit.cli import impute
+
+        return impute.run(args)
     return getattr(commands, args.command)(args)
 
 

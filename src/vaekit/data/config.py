@@ -75,6 +75,14 @@ class DataConfig:
         None,
     )
     download: bool = _help("allow downloading named datasets that are missing", True)
+    missing: str = field(
+        default="error",
+        metadata={
+            "help": "missing values (NaN, empty CSV cells): error, or allow them (the model is "
+            "then trained on the observed entries only: MIWAE)",
+            "choices": ("error", "allow"),
+        },
+    )
 
     def __post_init__(self) -> None:
         if not str(self.dataset).strip():
@@ -92,6 +100,8 @@ class DataConfig:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.image_size is not None:
             parse_image_size(self.image_size)
+        if self.missing not in ("error", "allow"):
+            raise ConfigError(f"missing must be 'error' or 'allow', got {self.missing!r}")
         if self.label_column is not None and not str(self.label_column).strip():
             raise ConfigError("label_column must be a column name or index, got an empty string")
 

@@ -28,8 +28,9 @@ from vaekit.data.splits import Source, check_finite, check_float32, encode_label
 from vaekit.errors import DataError
 
 
-def as_examples(x: np.ndarray, where: str) -> np.ndarray:
-    """Validate a numeric array of examples and give it shape ``(N, *event_shape)``."""
+def as_examples(x: np.ndarray, where: str, missing: bool = False) -> np.ndarray:
+    """Validate a numeric array of examples and give it shape ``(N, *event_shape)``; NaN
+    (missing values) only with ``missing``."""
     if x.dtype.kind not in "biuf":
         raise DataError(f"{where}: expected numbers, got an array of type {x.dtype}")
     if x.ndim == 0 or x.size == 0:
@@ -37,8 +38,8 @@ def as_examples(x: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where}: no {what} (shape {x.shape})")
     if x.ndim > 4:
         raise DataError(f"{where}: expected at most 4 dimensions (N, C, H, W), got {x.shape}")
-    check_finite(x, where)
-    check_float32(x, where)
+    check_finite(x, where, missing)
+    check_float32(x, where)  # NaN passes: it is checked above
     if x.dtype.kind == "b":
         x = x.astype(np.uint8)
     if x.ndim in (1, 3):
@@ -60,8 +61,9 @@ def _pick(arrays: dict[str, np.ndarray], *keys: str) -> tuple[str, np.ndarray] |
     return None
 
 
-def read_arrays(path: Path) -> Source:
-    """Read a ``.npy`` or ``.npz`` file of examples (see the module docstring for the rules)."""
+def read_arrays(path: Path, missing: bool = False) -> Source:
+    """Read a ``.npy`` or ``.npz`` file of examples (see the module docstring for the rules);
+    NaN entries (missing values) only with ``missing``."""
     loaded = _load(path)
     arrays = {"x": loaded} if isinstance(loaded, np.ndarray) else loaded
     if "x" in arrays:
@@ -82,13 +84,15 @@ def read_arrays(path: Path) -> Source:
             f"{path}: cannot tell which array holds the data among {sorted(arrays)}; name it "
             f"'x' (labels 'y'), or give 'train' / 'valid' / 'test' splits"
         )
-    return arrays_source(path.name, parts, str(path))
+    return arrays_source(path.name, parts, str(path), missing)
 
 
 Part = tuple[str, np.ndarray]
 
 
-def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Source:
+def arrays_source(
+    name: str, parts: dict[str, Part | None], where: str, missing: bool = False
+) -> Source:
     """A Source from named arrays: slots ``x``, ``y``, ``x_val``, ``y_val``, ``x_test``, ``y_test``.
 
     Each slot holds ``(name in the file, array)`` or None; ``where`` prefixes error messages.
@@ -98,7 +102,7 @@ def arrays_source(name: str, parts: dict[str, Part | None], where: str) -> Sourc
     for slot in ("x", "x_val", "x_test"):
         if slot in given:
             key, value = given[slot]
-            xs[slot] = as_examples(value, f"{where}: array {key!r}")
+            xs[slot] = as_examples(value, f"{where}: array {key!r}", missing)
     shapes = {slot: x.shape[1:] for slot, x in xs.items()}
     if len(set(shapes.values())) > 1:
         raise DataError(f"{where}: the splits have different example shapes {shapes}")

@@ -38,12 +38,13 @@ def read_path(path: Path, config: DataConfig) -> Source:
         raise ConfigError(f"label_column applies to CSV files only, not to {path}")
     if config.image_size is not None and not path.is_dir():
         raise ConfigError(f"image_size applies to image folders only, not to {path}")
+    missing = config.missing == "allow"  # NaN (empty CSV cells) mark missing entries
     if path.is_dir():
         return read_image_folder(path, config.image_size)
     if suffix in ARRAY_SUFFIXES:
-        return read_arrays(path)
+        return read_arrays(path, missing)
     if suffix in TABLE_SUFFIXES:
-        return read_csv(path, config.label_column)
+        return read_csv(path, config.label_column, missing)
     raise DataError(
         f"{path}: unsupported file type {path.suffix!r}; use .npy, .npz, .csv or a folder of images"
     )
@@ -89,4 +90,5 @@ def from_arrays(
         return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
     parts = {"x": ("x", numpy(x)), "y": None if y is None else ("y", numpy(y))}
-    return build_dataset(arrays_source(name, parts, name), config)
+    missing = config.missing == "allow"
+    return build_dataset(arrays_source(name, parts, name, missing), config)

@@ -39,13 +39,22 @@ class Source:
     columns: tuple[str, ...] | None = None
 
 
-def check_finite(x: np.ndarray, where: str) -> None:
-    """Raise :class:`DataError` naming ``where`` and the first row holding NaN or inf."""
-    if x.dtype.kind != "f" or x.size == 0 or np.isfinite(x).all():
+def check_finite(x: np.ndarray, where: str, missing: bool = False) -> None:
+    """Raise :class:`DataError` naming ``where`` and the first row holding NaN or inf (inf only
+    with ``missing``: NaN marks a missing value then)."""
+    if x.dtype.kind != "f" or x.size == 0:
         return
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # (N,)
-    row = int(np.flatnonzero(bad)[0])
-    raise DataError(f"{where}: row {row} contains NaN or inf ({int(bad.sum())} rows do)")
+    ok = np.isfinite(x) | (missing & np.isnan(x))
+    if ok.all():
+        return
+    bad = ~ok.reshape(len(x), -1)  # (N, D)
+    row = int(np.flatnonzero(bad.any(axis=1))[0])
+    col = int(np.flatnonzero(bad[row])[0])
+    hint = "" if missing else "; allow missing values with --missing allow"
+    raise DataError(
+        f"{where}: row {row} contains NaN or inf (first at feature {col}; "
+        f"{int(bad.any(axis=1).sum())} rows do){hint}"
+    )
 
 
 F32_MAX = float(np.finfo(np.float32).max)  # vaekit computes in float32
@@ -87,11 +96,11 @@ def check_standardizable(xs: list[torch.Tensor], loc: torch.Tensor, name: str) -
 def detect_kind(arrays: list[np.ndarray], value_scale: float = 1.0) -> str:
     """``"binary"`` if every value is 0 or 1, ``"grey"`` if all lie in [0, 1], else ``"real"``."""
     arrays = [a for a in arrays if a.size]
-    lo = min(float(a.min()) for a in arrays) / value_scale
-    hi = max(float(a.max()) for a in arrays) / value_scale
+    lo = min(float(np.nanmin(a)) for a in arrays) / value_scale  # NaN: missing values
+    hi = max(float(np.nanmax(a)) for a in arrays) / value_scale
     if lo < 0 or hi > 1:
         return "real"
-    binary = all(np.isin(a, (0, value_scale)).all() for a in arrays)
+    binary = all((np.isin(a, (0, value_scale)) | np.isnan(a)).all() for a in arrays)
     return "binary" if binary else "grey"
 
 
@@ -151,8 +160,14 @@ def standardization(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     The data stays in its own units; the model standardizes with these statistics internally,
     so its outputs and densities are in the data's units. Constant features get scale 1.
+    Missing values (NaN) are left out of the statistics.
     """
     x = x_train.double()  # (N, *shape)
+    if x.isnan().any():
+        loc = x.nanmean(dim=0).nan_to_num(0.0)  # an all-missing feature: 0
+        scale = (x - loc).square().nanmean(dim=0).sqrt().nan_to_num(0.0)
+        scale[scale == 0] = 1.0
+        return loc.float(), scale.float()
     loc = x.mean(dim=0)
     scale = x.std(dim=0, correction=0)
     scale[(x == x[:1]).all(dim=0)] = 1.0
@@ -203,6 +218,8 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
                 f"(it is standardized by the model instead); turn binarize off"
             )
         binarize = kind in ("grey", "rgb")  # already-binary data stays as it is
+        if binarize and any(np.isnan(a).any() for a in parts if a.dtype.kind == "f"):
+            raise ConfigError(f"binarize cannot draw the missing values of {source.name}")
         kind, levels = "binary", None
 
     return Dataset(

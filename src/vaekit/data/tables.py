@@ -55,24 +55,34 @@ def _label_index(label: str, header: list[str] | None, ncols: int, path: Path) -
 
 
 def _find_bad_cell(
-    rows: list[tuple[int, list[str]]], columns: list[int], header: list[str] | None, path: Path
+    rows: list[tuple[int, list[str]]],
+    columns: list[int],
+    header: list[str] | None,
+    path: Path,
+    missing: bool = False,
 ) -> DataError:
-    """The error for the first cell that is not a finite float32 (slow scan, errors only)."""
+    """The error for the first cell that is not a finite float32 (NaN and empty cells allowed
+    with ``missing``); a slow scan, for errors only."""
     for line, cells in rows:
         for j in columns:
             cell = cells[j]
+            if missing and (not cell.strip() or (_is_number(cell) and np.isnan(float(cell)))):
+                continue
             if not _is_number(cell) or not abs(float(cell)) <= F32_MAX:
                 name = f" ({header[j].strip()!r})" if header else ""
                 problem = "is not a number"
                 if _is_number(cell):
                     finite = np.isfinite(float(cell))
                     problem = "is beyond float32's range" if finite else "is not finite"
+                if not cell.strip() or (_is_number(cell) and np.isnan(float(cell))):
+                    problem = "is missing (allow missing values with --missing allow)"
                 return DataError(f"{path}: line {line}, column {j}{name}: {cell!r} {problem}")
     return DataError(f"{path}: unreadable numbers")  # pragma: no cover - scan always finds one
 
 
-def read_csv(path: Path, label_column: str | None = None) -> Source:
-    """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``."""
+def read_csv(path: Path, label_column: str | None = None, missing: bool = False) -> Source:
+    """Read a CSV file into a Source: features ``(N, D)`` and optional labels ``(N,)``; with
+    ``missing``, empty feature cells (and NaN) are missing values, read as NaN."""
     try:
         with open_regular(path) as f:
             text = f.read().decode("utf-8-sig")
@@ -102,12 +112,17 @@ def read_csv(path: Path, label_column: str | None = None) -> Source:
     if not columns:
         raise DataError(f"{path}: no feature columns besides the label column")
     cells = np.array([row for _, row in data], dtype=str)  # (N, ncols)
+    if missing:  # an empty cell is a missing value
+        cells[:, columns] = np.where(
+            np.char.strip(cells[:, columns]) == "", "nan", cells[:, columns]
+        )
     try:
         x = cells[:, columns].astype(np.float64)  # (N, D)
     except ValueError:
         raise _find_bad_cell(data, columns, header, path) from None
-    if not (np.abs(x) <= F32_MAX).all():  # NaN, inf, or beyond what float32 holds
-        raise _find_bad_cell(data, columns, header, path)
+    # NaN (unless missing values are allowed), inf, or beyond what float32 holds
+    if not ((np.abs(x) <= F32_MAX) | (missing & np.isnan(x))).all():
+        raise _find_bad_cell(data, columns, header, path, missing)
 
     y = classes = None
     if label is not None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, Independent, kl_divergence
+from torch.distributions import Distribution
 
+from vaekit.model.objectives import kl_per_dim
 from vaekit.model.vae import VAE, ArrayLike, split_batches
 
 
@@ -61,30 +62,19 @@ def active_units(
 
 
 @torch.no_grad()
-def kl_per_dim(
-    model: VAE,
-    x: ArrayLike,
-    batch_size: int = 1024,
-    samples: int = 64,
-    y: ArrayLike | None = None,
+def mean_kl_per_dim(
+    model: VAE, x: ArrayLike, batch_size: int = 1024, y: ArrayLike | None = None
 ) -> Tensor | None:
-    """Mean over examples of KL(q(z_u|x) || p(z_u)) for each latent unit u, (L,), nats.
-
-    Analytic for a factorised prior whose KL torch knows (the standard normal); a Monte Carlo
-    estimate with ``samples`` draws per example for other factorised priors; None when the prior
-    does not factorise over units (the per-unit KL is then undefined). Sums to the mean KL.
+    """Mean over examples of KL(q(z_u|x) || p(z_u)) for each latent unit u, (L,), nats: the
+    batch means of :func:`vaekit.model.objectives.kl_per_dim`. None when the prior does not
+    factorise over units (the per-unit KL is then undefined). Sums to the mean KL.
     """
     pz = model.pz()
-    if not isinstance(pz, Independent) or pz.base_dist.batch_shape[-1:] != pz.event_shape:
-        return None
-    total, n = torch.zeros(pz.event_shape, dtype=torch.float64), 0
+    total, n = torch.zeros(model.config.latent_dim, dtype=torch.float64), 0
     for _, _, qz in posteriors(model, x, batch_size, y):
-        q = qz.base_dist if isinstance(qz, Independent) else qz
-        try:
-            kl = kl_divergence(q, pz.base_dist)  # (B, L)
-        except NotImplementedError:
-            z = q.sample((samples,))  # (S, B, L)
-            kl = (q.log_prob(z) - pz.base_dist.log_prob(z)).mean(0)  # (B, L)
+        kl = kl_per_dim(qz, pz)  # (B, L) or None
+        if kl is None:
+            return None
         total += kl.double().sum(0).cpu()
         n += kl.shape[0]
     return (total / n).float()
@@ -97,12 +87,12 @@ def recon_error(
     """Squared error of the posterior-mean reconstruction, per feature in data units squared.
 
     The reconstruction of x is the mean of p(x|z) at z = E_q[z|x]; the squared error is averaged
-    over the features of each example, then over examples.
+    over the (observed: not NaN) features of each example, then over examples.
     """
     total, n = 0.0, 0
     for xm, c, qz in posteriors(model, x, batch_size, y):
         x_hat = model.from_model_space(model.px(qz.mean, c).mean)  # (B, *shape)
-        err = (x_hat - model.from_model_space(xm)).square().flatten(1).mean(1)  # (B,)
+        err = (x_hat - model.from_model_space(xm)).square().flatten(1).nanmean(1)  # (B,)
         total += float(err.double().sum())
         n += len(err)
     return total / n

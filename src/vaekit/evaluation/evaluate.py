@@ -6,7 +6,7 @@ latent diagnostics of :mod:`vaekit.evaluation.diagnostics` and the probes of
 :mod:`vaekit.evaluation.probes`.
 All values are per-example means in nats unless a key says otherwise.
 
-The estimator itself is :func:`vaekit.model.estimate.importance_sample`.
+The estimator itself is :func:`vaekit.model.estimate.estimate`.
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.evaluation import bits, diagnostics
 from vaekit.evaluation.probes import probe_model
-from vaekit.model.estimate import Estimate, importance_sample
-from vaekit.model.vae import VAE, split_batches
+from vaekit.model.estimate import Estimate, estimate
+from vaekit.model.vae import VAE
 from vaekit.training import distributed
 
 ACTIVE_UNIT_THRESHOLD = 0.01  #: Burda et al. 2015: unit u is active if Cov_x(E_q[z_u]) > 0.01
 
 
-@torch.no_grad()
 def log_likelihood_estimate(
     model: VAE,
     x: Tensor,
@@ -39,7 +37,7 @@ def log_likelihood_estimate(
     progress: bool = False,
     y: Tensor | None = None,
 ) -> Estimate:
-    """:func:`importance_sample` over all of ``x`` (N, *shape), checked data units, in batches;
+    """:func:`vaekit.model.estimate.estimate` over all of ``x`` (N, *shape), checked data units;
     a conditional model estimates log p(x|y) with the labels or condition vectors ``y``.
 
     With several ranks each estimates its share of the examples and the per-example results are
@@ -49,24 +47,11 @@ def log_likelihood_estimate(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     c = model.condition(y, len(x))
     share = distributed.share(len(x))
-    x_mine, c_mine = x[share], None if c is None else c[share]
-    width = max([x[0].numel(), *model.config.hidden])
-    log_det = model.log_det()
     show = progress and distributed.is_main()
-    parts = [
-        importance_sample(model, model.to_model_space(xb), k, width=width, y=cb).shift(log_det)
-        for xb, cb in tqdm(
-            split_batches(x_mine, c_mine, batch_size),
-            desc=f"log p(x), k={k}",
-            unit="batch",
-            disable=not show,
-        )
-    ]
-    mine = (
-        torch.cat([getattr(p, f.name) for p in parts]) if parts else x.new_empty(0)
-        for f in fields(Estimate)
-    )  # each (n_rank,)
-    return Estimate(*(distributed.gather_rows(t, len(x)) for t in mine))
+    mine = estimate(model, x[share], k, batch_size, None if c is None else c[share], show)
+    return Estimate(
+        *(distributed.gather_rows(getattr(mine, f.name), len(x)) for f in fields(Estimate))
+    )
 
 
 def nll_summary(log_px: Tensor, n_features: int | None = None) -> dict[str, float | None]:
@@ -138,7 +123,7 @@ def evaluate(
         if model.y_dim and y is None:
             raise DataError(f"{data.name} has no labels, which this conditional model needs")
         est = log_likelihood_estimate(model, x, k, batch_size, progress, y=c)
-        kl_dims = diagnostics.kl_per_dim(model, x, batch_size=batch_size, y=c)
+        kl_dims = diagnostics.mean_kl_per_dim(model, x, batch_size=batch_size, y=c)
         report: dict[str, Any] = {
             "split": split,
             "n_examples": len(x),

@@ -183,19 +183,22 @@ def make_networks(
     act: str,
     y_dim: int = 0,
     n_params: int = 1,
+    in_shape: Sequence[int] | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """The (encoder, decoder) pair called ``network`` ("mlp" or "conv") for data of ``shape``;
-    the decoder gives ``n_params`` values per feature (as n_params blocks of ``shape``)."""
+    the decoder gives ``n_params`` values per feature (as n_params blocks of ``shape``);
+    ``in_shape``: the encoder's input shape, when it is not ``shape`` (e.g. data and mask)."""
+    in_shape = shape if in_shape is None else in_shape
     if network == "mlp":
         x_dim = math.prod(shape)
         return (
-            MLPEncoder(x_dim, z_dim, hidden, act, y_dim),
+            MLPEncoder(math.prod(in_shape), z_dim, hidden, act, y_dim),
             MLPDecoder(z_dim, n_params * x_dim, hidden[::-1], act, y_dim),
         )
     if network == "conv":
         c, h, w = image_shape(shape)
         return (
-            ConvEncoder(shape, z_dim, channels, hidden, act, y_dim),
+            ConvEncoder(in_shape, z_dim, channels, hidden, act, y_dim),
             ConvDecoder((n_params * c, h, w), z_dim, channels, hidden[::-1], act, y_dim),
         )
     raise ConfigError(f"unknown network {network!r}; choose from conv, mlp")

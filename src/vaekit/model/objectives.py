@@ -2,7 +2,9 @@
 
 ELBO (Kingma & Welling 2014), its beta-weighted form (Higgins et al. 2017) with optional free
 bits (Kingma et al. 2016), and the importance-weighted bound (Burda, Grosse & Salakhutdinov 2015)
-with optional doubly reparameterised gradients (Tucker, Lawson, Gu & Maddison 2018).
+with optional doubly reparameterised gradients (Tucker, Lawson, Gu & Maddison 2018), and its
+form for incomplete data, the MIWAE bound (Mattei & Frellsen 2019), which scores observed entries
+only.
 """
 
 from __future__ import annotations
@@ -67,6 +69,24 @@ def free_bits_kl(qz: Distribution, pz: Distribution, z: Tensor, free_bits: float
     return torch.where(keep, kl_d, torch.full_like(kl_d, floor)).sum(-1)  # (B,)
 
 
+def log_prob_observed(px: Distribution, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """log p(x_obs|z): the log-density of the entries of ``x`` where ``mask`` is True, (..., B).
+
+    ``px`` is an ``Independent`` over the event dimensions of ``x`` (B, *event); ``mask``
+    (B, *event) marks the observed entries (None: all, and this is ``px.log_prob(x)``). The
+    likelihood factorises over entries, so the observed entries' density is the sum of the
+    elementwise log-densities over them (Mattei & Frellsen 2019, eq. 4); missing entries of ``x``
+    may hold anything (NaN included): they are never read into the sum.
+    """
+    if mask is None:
+        return px.log_prob(x)
+    if not isinstance(px, Independent):
+        raise TypeError(f"masking needs an Independent p(x|z), got {type(px).__name__}")
+    lp = px.base_dist.log_prob(torch.where(mask, x, 0.0))  # (..., B, *event)
+    lp = torch.where(mask, lp, 0.0)
+    return lp.flatten(-px.reinterpreted_batch_ndims).sum(-1)  # (..., B)
+
+
 def elbo(
     x: Tensor,
     qz: Distribution,
@@ -75,13 +95,15 @@ def elbo(
     z: Tensor,
     beta: float = 1.0,
     free_bits: float = 0.0,
+    mask: Tensor | None = None,
 ) -> Terms:
     """ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)), one reparameterised sample ``z`` (B, L).
 
     The beta-ELBO weights the KL by ``beta`` in ``objective``, with ``free_bits`` > 0 the KL
-    there is :func:`free_bits_kl`; ``elbo`` stays the true bound.
+    there is :func:`free_bits_kl`; ``elbo`` stays the true bound. With ``mask`` (B, *event) it
+    is the ELBO of the observed entries, log p(x_obs|z) (MIWAE with k = 1, see :func:`miwae`).
     """
-    log_px_z = px.log_prob(x)  # (B,)
+    log_px_z = log_prob_observed(px, x, mask)  # (B,)
     kl_z = kl(qz, pz, z)  # (B,)
     penalty = free_bits_kl(qz, pz, z, free_bits) if free_bits > 0 else kl_z  # (B,)
     return Terms(log_px_z, kl_z, log_px_z - kl_z, log_px_z - beta * penalty)
@@ -116,7 +138,34 @@ def iwae(
     gradient reaching the reparameterised z_i is scaled by w~_i. The bound's value and the
     decoder's and prior's gradients are unchanged.
     """
-    log_px_z = px.log_prob(x)  # (k, B)
+    return importance_weighted(px.log_prob(x), qz, pz, z, dreg)
+
+
+def miwae(
+    x: Tensor,
+    mask: Tensor,
+    qz: Distribution,
+    pz: Distribution,
+    px: Distribution,
+    z: Tensor,
+    dreg: bool = False,
+) -> Terms:
+    """The missing-data importance-weighted bound, MIWAE (Mattei & Frellsen 2019, eq. 4-5):
+
+        L_k(x_obs) = log (1/k) sum_i p(x_obs|z_i) p(z_i) / q(z_i|x_obs),   z_i ~ q(z|x_obs),
+
+    a lower bound on log p(x_obs) under missingness at random. ``x`` (B, *event) with ``mask``
+    (B, *event) True where observed; the encoder behind ``qz`` saw the zero-filled data and the
+    mask. z (k, B, L). With every entry observed it is :func:`iwae`. ``dreg`` as there.
+    """
+    return importance_weighted(log_prob_observed(px, x, mask), qz, pz, z, dreg)
+
+
+def importance_weighted(
+    log_px_z: Tensor, qz: Distribution, pz: Distribution, z: Tensor, dreg: bool = False
+) -> Terms:
+    """The importance-weighted bound's terms from log p(x|z_i) (k, B) at the samples z (k, B, L)
+    (the shared body of :func:`iwae` and :func:`miwae`)."""
     q = stop_gradient(qz) if dreg else qz
     log_w_kl = q.log_prob(z) - pz.log_prob(z)  # (k, B)
     log_w = log_px_z - log_w_kl  # (k, B)

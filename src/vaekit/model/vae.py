@@ -18,13 +18,16 @@ from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
-from vaekit.model import estimate
+from vaekit.model import estimate, impute
 from vaekit.model.likelihoods import make_likelihood, resolve
+from vaekit.model.missing import check_finite, masked_shape, with_mask
 from vaekit.model.nets import make_networks
-from vaekit.model.objectives import Terms, elbo, iwae
+from vaekit.model.objectives import Terms, elbo, iwae, miwae
 from vaekit.model.priors import make_prior
 
 ArrayLike = Tensor | np.ndarray
+#: imputation batches keep the (k, B, *shape) decoder output near this many floats (64 MB)
+IMPUTE_BLOCK = 2**24
 
 
 class VAE(nn.Module):
@@ -40,6 +43,10 @@ class VAE(nn.Module):
     ``y_dim`` > 0 makes it a conditional VAE (Sohn et al. 2015): encoder and decoder also see a
     condition y, given as integer labels 0..y_dim-1 (one-hot encoded) or as vectors (N, y_dim);
     the prior p(z) stays unconditional.
+
+    NaN entries of x are missing values where the model is made for them
+    (``config.mask_input``, MIWAE, Mattei & Frellsen 2019): the encoder sees the zero-filled data
+    and the mask of observed entries, and the likelihood scores the observed entries only.
     """
 
     x_loc: Tensor  #: (*shape) the standardisation's buffers, present when ``standardized``
@@ -75,6 +82,7 @@ class VAE(nn.Module):
             config.activation,
             self.y_dim,
             self.likelihood.n_params,
+            in_shape=masked_shape(self.shape) if config.mask_input else None,
         )
         self.prior = make_prior(config, self.shape, self.y_dim)
         self.standardized = loc is not None
@@ -91,6 +99,8 @@ class VAE(nn.Module):
     def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution:
         """q(z|x[, y]): diagonal Gaussian, batch (B,), event (L,). ``x`` (B, *shape) in model
         space; ``y`` (B, y_dim) the condition vectors of a conditional model."""
+        if self.config.mask_input:  # MIWAE: zero-filled data and the mask (NaN = missing)
+            x = with_mask(x, self.shape)  # (B, *masked_shape)
         loc, log_var = self.encoder(x, y)  # (B, L), (B, L)
         scale = torch.exp(0.5 * log_var)  # learns small posterior scales fast (softplus doesn't)
         return Independent(Normal(loc, scale, validate_args=False), 1)
@@ -145,9 +155,14 @@ class VAE(nn.Module):
     def from_model_space(self, x: Tensor) -> Tensor:
         return x * self.x_scale + self.x_loc if self.standardized else x
 
-    def log_det(self) -> Tensor | float:
-        """log |d x_model / d x| per example: added to model-space densities (nats)."""
-        return -self.x_scale.log().sum() if self.standardized else 0.0
+    def log_det(self, mask: Tensor | None = None) -> Tensor | float:
+        """log |d x_model / d x| per example: added to model-space densities (nats); with the
+        mask of observed entries ``mask`` (B, *shape), over those only, (B,)."""
+        if not self.standardized:
+            return 0.0
+        if mask is None:
+            return -self.x_scale.log().sum()
+        return -(self.x_scale.log() * mask).flatten(1).sum(1)  # (B,)
 
     def terms(
         self,
@@ -167,7 +182,12 @@ class VAE(nn.Module):
         IWAE bound (with the DReG encoder gradient if ``dreg``). ``eps``: the standard normal
         noise of the samples, (B, L) or (k, B, L) (default: drawn from the global RNG, as
         ``qz.rsample`` draws it); data-parallel training passes its own.
+
+        A model made for missing data (``config.mask_input``) reads NaN in ``x`` as missing and
+        scores the observed entries only: the MIWAE bound (Mattei & Frellsen 2019; k = 1: the
+        observed-data ELBO).
         """
+        mask = ~torch.isnan(x) if self.config.mask_input else None  # (B, *shape)
         x, c = self.to_model_space(x), self.condition(y, len(x), check=False)
         qz, pz = self.qz(x, c), self.pz()
         shape = () if k == 1 else (k,)
@@ -177,12 +197,14 @@ class VAE(nn.Module):
             q = cast("Independent[Normal]", qz).base_dist
             z = q.loc + eps * q.scale  # (*shape, B, L)
         if k == 1:
-            t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits)
+            t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits, mask)
+        elif mask is not None:
+            t = miwae(x, mask, qz, pz, self.px(z, c), z, dreg)
         else:
             t = iwae(x, qz, pz, self.px(z, c), z, dreg)
         if not self.standardized:
             return t
-        d = self.log_det()
+        d = self.log_det(mask)
         return Terms(t.log_px_z + d, t.kl_z, t.elbo + d, t.objective + d)
 
     def forward(self, x: Tensor, beta: float = 1.0, k: int = 1, **options: Any) -> Terms:
@@ -195,12 +217,14 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def check_data(self, x: ArrayLike, name: str = "x") -> Tensor:
+    def check_data(self, x: ArrayLike, name: str = "x", missing: bool = False) -> Tensor:
         """``x`` as a float32 tensor (N, *shape) on the model's device, or :class:`DataError`.
 
-        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, NaN/inf
-        and values outside the likelihood's support. uint8 values above 1 are 8-bit pixels and
-        become k/255, as when data is loaded, so the model sees the same values either way.
+        Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, inf,
+        values outside the likelihood's support and NaN (missing values), unless ``missing`` or
+        the model is made for missing data (``config.mask_input``). uint8 values above 1 are 8-bit
+        pixels and become k/255, as when data is loaded, so the model sees the same values either
+        way.
         """
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
         eight_bit = t.dtype == torch.uint8 and t.numel() > 0 and int(t.max()) > 1
@@ -224,10 +248,9 @@ class VAE(nn.Module):
                     f"{name} has shape {tuple(t.shape)}, but this model expects "
                     f"{' or '.join(sorted(shapes))}{hint}"
                 )
-        if not torch.isfinite(t).all():
-            bad = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
-            raise DataError(f"{name} contains NaN or infinite values (first in example {bad})")
-        self.likelihood.check(t)
+        missing = missing or self.config.mask_input
+        check_finite(t, name, missing)
+        self.likelihood.check(t[~torch.isnan(t)] if missing else t)
         return t
 
     def is_one(self, x: ArrayLike) -> bool:
@@ -352,14 +375,43 @@ class VAE(nn.Module):
         One example (*shape) gives a scalar.
         """
         x, one = self.batch(x)
-        c = self.condition(y, len(x))
-        width = max([math.prod(self.shape), *self.config.hidden])
-        out = [
-            estimate.importance_sample(self, self.to_model_space(xb), k, width=width, y=cb).log_px
-            for xb, cb in split_batches(x, c, batch_size)
-        ]
-        log_px = torch.cat(out) + self.log_det()  # (N,)
+        log_px = estimate.estimate(self, x, k, batch_size, self.condition(y, len(x))).log_px
         return log_px[0] if one else log_px
+
+    @torch.no_grad()
+    def impute(
+        self,
+        x: ArrayLike,
+        draws: int = 0,
+        k: int = 100,
+        *,
+        y: ArrayLike | None = None,
+        batch_size: int = 256,
+        seed: int | None = None,
+    ) -> Tensor:
+        """Fill the missing (NaN) entries of ``x`` (N, *shape) from the model, in data units.
+
+        ``draws`` = 0: the single imputation (N, *shape), the self-normalised importance-sampling
+        estimate of E[x_miss | x_obs] with ``k`` samples from q(z|x_obs) (Mattei & Frellsen 2019,
+        eq. 8); ``draws`` = M > 0: M multiple imputations (M, N, *shape) by sampling importance
+        resampling. Observed entries are returned unchanged, bit for bit (as float32). Any model
+        imputes; one trained on incomplete data (``config.mask_input``) does it best. ``seed``
+        makes it repeatable and leaves the global RNG alone. Batches of at most ``batch_size``
+        rows, fewer where k is large (:data:`IMPUTE_BLOCK`).
+        """
+        if draws < 0 or k < 1:
+            raise DataError(f"draws must be >= 0 and k >= 1, got draws={draws}, k={k}")
+        x = self.check_data(x, missing=True)
+        c = self.condition(y, len(x))
+        batch_size = max(1, min(batch_size, IMPUTE_BLOCK // (k * math.prod(self.shape))))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = [
+                impute.impute(self, xb, k, draws, cb) for xb, cb in split_batches(x, c, batch_size)
+            ]
+        return torch.cat(out, dim=1 if draws else 0)
 
     def score(
         self, x: ArrayLike, method: str | None = None, k: int | None = None, **options: Any

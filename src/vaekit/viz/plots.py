@@ -44,15 +44,16 @@ def is_image(shape: Sequence[int]) -> bool:
 def display_range(x: ArrayLike) -> tuple[float, float]:
     """(0, 1) for data inside [0, 1]; else the data's own (min, max), for real-valued images."""
     a = numpy(x)
-    lo, hi = float(a.min()), float(a.max())
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))  # NaN: missing values
     return (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi if hi > lo else lo + 1.0)
 
 
 def to_pixels(x: ArrayLike, value_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Images (N, H, W) or (N, C, H, W) -> (N, H, W) grey or (N, H, W, 3) colour, in [0, 1]."""
+    """Images (N, H, W) or (N, C, H, W) -> (N, H, W) grey or (N, H, W, 3) colour, in [0, 1];
+    missing (NaN) pixels are shown mid-grey."""
     a = numpy(x)
     lo, hi = value_range or display_range(a)
-    a = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+    a = np.nan_to_num(np.clip((a - lo) / (hi - lo), 0.0, 1.0), nan=0.5)
     if a.ndim == 4:
         a = a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)  # (N, H, W[, 3])
     return a
@@ -256,7 +257,7 @@ def reconstruction_scatter_figure(x: ArrayLike, x_hat: ArrayLike) -> Figure:
     d = min(a.shape[1], MAX_FEATURES)
     fig, axes = _feature_grid(d, 2.8)
     for j, ax in enumerate(axes):
-        lo, hi = min(a[:, j].min(), b[:, j].min()), max(a[:, j].max(), b[:, j].max())
+        lo, hi = np.nanmin([a[:, j], b[:, j]]), np.nanmax([a[:, j], b[:, j]])  # NaN: missing
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         ax.scatter(a[:, j], b[:, j], s=4, alpha=0.5)
         ax.set_title(f"feature {j}", fontsize=9)
