@@ -120,7 +120,7 @@ CSV = [
     ("csv-latin1", csv_text("a,b\n0.5,caf\xe9\n", "latin-1"), "not UTF-8"),
     ("csv-nul-byte", csv_text("a,b\n1,2\n3,\x004\n"), "line 3"),
     ("csv-ragged", csv_text("1,2,3\n4,5\n"), "line 2 has 2 columns"),
-    ("csv-nan-cell", csv_text("a,b\n1,2\n3,nan\n"), r"line 3, column 1 \('b'\).*not finite"),
+    ("csv-nan-cell", csv_text("a,b\n1,2\n3,nan\n"), r"line 3, column 1 \('b'\).*is missing"),
     ("csv-beyond-float32", csv_text("a,b\n1,2\n3,1e39\n"), "line 3, column 1.*float32"),
     ("csv-word-cell", csv_text("1,2\n3,four\n"), "'four' is not a number"),
     ("csv-huge-field", csv_text("1," + "9" * 200_000 + "\n"), "field larger"),

@@ -82,6 +82,8 @@ def check_standardizable(xs: list[torch.Tensor], loc: torch.Tensor, name: str) -
     for x in xs:
         if x.numel() == 0:
             continue
+        if bool(torch.isnan(x).any()):  # missing values (missing="allow") do not spread
+            x = torch.where(torch.isnan(x), loc.to(x.dtype), x)
         lo, hi = x.amin(dim=0).double(), x.amax(dim=0).double()  # (*shape), no copy of x
         spread = torch.maximum(hi - loc.double(), loc.double() - lo)  # max |x - loc|, (*shape)
         if not bool((spread <= F32_MAX).all()):
