@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
+from vaekit import runs
+from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
-from vaekit.errors import CheckpointError, ConfigError
+from vaekit.errors import ConfigError
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
 from vaekit.training.loop import Hook, LoopState, resolve_device, train
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = runs.CONFIG
 
 
 def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
@@ -71,6 +71,7 @@ def fit(
     data_config: DataConfig | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
     hooks: Sequence[Hook] = (),
 ) -> VAE:
@@ -81,11 +82,15 @@ def fit(
     config.json, metrics.jsonl and the checkpoints. With ``resume=True`` an interrupted run in
     ``out`` continues from its last completed epoch with its own saved configuration (and its
     saved data source, unless ``data`` is given again, as it must be for in-memory arrays); a
-    ``train_config`` may then only change ``epochs``, to extend a finished run.
+    ``train_config`` may then only change ``epochs``, to extend a finished run. A run folder is
+    never replaced by accident: ``out`` holding a run needs ``resume=True`` or ``overwrite=True``
+    (which removes the old run's files, its evaluation included) (:class:`RunExistsError`).
 
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
     """
+    if out is not None and distributed.is_main():
+        runs.RunFolder(out).prepare(resume, overwrite)
     if resume:
         if out is None:
             raise ConfigError("resume needs the run folder (out=...)")
@@ -118,7 +123,7 @@ def fit(
         hooks=hooks,
         progress=progress,
     )
-    vae.history = state.history
+    vae.history = [runs.canonical(r) for r in state.history]
     return vae.eval()
 
 
@@ -146,8 +151,7 @@ def write_config(
     """Save the resolved configuration of a run as ``out/config.json`` (atomically)."""
     from vaekit import __version__
 
-    checkpoint.write_json(
-        Path(out) / CONFIG_FILE,
+    runs.RunFolder(out).write_config(
         {
             "vaekit": __version__,
             "model": to_dict(model),
@@ -166,20 +170,9 @@ def write_config(
 
 
 def read_config(out: str | Path) -> dict[str, Any]:
-    """The configs of a run folder: ``{"model": ModelConfig, "train": ..., "data": ...}``."""
-    path = Path(out) / CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{out} is not a vaekit run folder (no {CONFIG_FILE})")
-    try:
-        raw = json.loads(path.read_text())
-        return {
-            "model": from_dict(ModelConfig, raw["model"]),
-            "train": from_dict(TrainConfig, raw["train"]),
-            "data": from_dict(DataConfig, raw["data"]),
-            "raw": raw,
-        }
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is corrupt: {e}") from e
+    """The configs of a run folder: ``{"model": ModelConfig, "train": ..., "data": ..., "raw":
+    dict}``, checked (see :meth:`vaekit.runs.RunFolder.config`)."""
+    return runs.RunFolder(out).config()
 
 
 def save(model: VAE, path: str | Path) -> Path:

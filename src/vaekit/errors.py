@@ -34,3 +34,11 @@ class CheckpointError(VaekitError, ValueError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+class RunExistsError(VaekitError, FileExistsError):
+    """A run folder already holds a run, and neither resume nor overwrite was asked for."""
+
+
+class RunWriteError(VaekitError, OSError):
+    """A file of a run could not be written (a full disk, no permission); the old one is kept."""

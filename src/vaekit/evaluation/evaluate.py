@@ -110,7 +110,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the ``split`` of ``data``: a JSON-ready dict (floats, ints, str...).
 
-    Per-example means in nats: ``elbo``, ``log_px_z``, ``kl`` (the ELBO's terms, averaged over the
+    Per-example means in nats: ``elbo``, ``log_px_z``, ``kl_z`` (the ELBO's terms, averaged over the
     k importance samples) and ``nll`` (-mean importance-sampled log p(x), Burda et al. 2015) with
     ``nll_stderr`` and ``bits_per_dim``; ``ess_fraction`` (mean effective sample size / k; near 0
     means k is too small for a tight estimate); the latent diagnostics ``active_units``,
@@ -145,7 +145,7 @@ def evaluate(
             + (", log p(x|y) given the labels" if model.y_dim else ""),
             "elbo": float(est.elbo.double().mean()),
             "log_px_z": float(est.log_px_z.double().mean()),
-            "kl": float(est.kl_z.double().mean()),
+            "kl_z": float(est.kl_z.double().mean()),
             **nll_summary(est.log_px, data.n_features),
             "ess_fraction": float(est.ess.double().mean() / k),
             "active_units": diagnostics.active_units(

@@ -249,13 +249,7 @@ def train(
     out = Path(out) if out is not None else None
     best = {k: v.clone() for k, v in model.state_dict().items()}
     if resume:
-        if out is None or not (out / checkpoint.STATE_FILE).exists():
-            raise TrainingError(f"nothing to resume: no {checkpoint.STATE_FILE} in {out}")
-        best, info = checkpoint.load_train_state(out, model, optimizer)
-        for key in ("epoch", "history", "best_val", "best_epoch", "bad_epochs"):
-            setattr(state, key, info[key])
-        if distributed.is_main():  # the state file decides: an interrupt may have come between it
-            checkpoint.write_jsonl(out / "metrics.jsonl", state.history)  # and metrics.jsonl
+        best = checkpoint.resume(out, state)  # the state file decides; see checkpoint.resume
     else:
         torch.manual_seed(config.seed)
     n = len(x_train)
@@ -395,16 +389,7 @@ def _check_finite(losses: Tensor, epoch: int, step: int, out: Path | None) -> No
 
 
 def _save_epoch(out: Path, state: LoopState, best: dict[str, Tensor]) -> None:
-    info = {
-        "epoch": state.epoch,
-        "history": state.history,
-        "best_val": state.best_val,
-        "best_epoch": state.best_epoch,
-        "bad_epochs": state.bad_epochs,
-    }
-    checkpoint.save_train_state(out, state.model, best, state.optimizer, info)
-    checkpoint.save_model(state.model, out, {"epoch": state.epoch})
-    checkpoint.write_jsonl(out / "metrics.jsonl", state.history)
+    checkpoint.save_epoch(out, state, best)  # in the order of checkpoint's resume rule
 
 
 def _summary(r: Record) -> str:

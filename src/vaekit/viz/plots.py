@@ -100,10 +100,12 @@ def save_rows_png(x: ArrayLike, path: str | Path, title: str = "") -> Path:
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write ``fig`` as a PNG file at ``path`` and return the path."""
-    path = Path(path)
-    fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
-    return path
+    """Write ``fig`` as a PNG file at ``path`` (atomically) and return the path."""
+    from vaekit.runs import atomic_write
+
+    return atomic_write(
+        path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    )
 
 
 def loss_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
@@ -114,7 +116,7 @@ def loss_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
     panels = (
         ("elbo", "ELBO"),
         ("log_px_z", "reconstruction  log p(x|z)"),
-        ("kl", "KL(q(z|x) || p(z))"),
+        ("kl_z", "KL(q(z|x) || p(z))"),
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
         for split, style in (("train", "-"), ("val", "--")):
