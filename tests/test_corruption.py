@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +261,8 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_child(argv: list[str], cwd: Path) -> tuple[int, str, str, int]:
-    """Run ``python -m vaekit ...``: (exit code, stdout, stderr, peak RSS in KB), killed after
-    TIMEOUT_S."""
+    """Run ``python -m vaekit ...``: (exit code, stdout, stderr, peak RSS in KB); a child still
+    running after TIMEOUT_S is killed and reported as exit -1 ("hung")."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         command = [sys.executable, "-m", *argv]
@@ -274,28 +275,38 @@ def run_child(argv: list[str], cwd: Path) -> tuple[int, str, str, int]:
             if time.monotonic() > deadline:
                 proc.kill()
                 os.wait4(proc.pid, 0)
-                pytest.fail(f"{argv} hung for {TIMEOUT_S} s")
+                proc.returncode = -1
+                return -1, "", f"hung for {TIMEOUT_S} s", 0
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         return proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_a_damaged_run_file_gives_one_clean_error(
-    name: str, base_run: Path, tmp_path: Path
-) -> None:
+def damaged_run(name: str, base_run: Path, folder: Path) -> tuple[int, str, str, int]:
+    """Copy the run, damage the file of case ``name``, run its command on it."""
     command, file, damage = CASES[name]
-    run = tmp_path / "run"
+    run = folder / "run"
     shutil.copytree(base_run, run)
     if file == E:
         (run / E).write_text('{"elbo": -1.0}')
     damage(run / file)
-    argv = [
-        "vaekit",
-        *(str(run) if a == "RUN" else a.replace("RUN", str(run)) for a in COMMANDS[command]),
-    ]
-    code, _, stderr, rss_kb = run_child(argv, tmp_path)
+    argv = [a.replace("RUN", str(run)) for a in COMMANDS[command]]
+    return run_child(["vaekit", *argv], folder)
+
+
+@pytest.fixture(scope="module")
+def results(base_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every case's (exit code, stdout, stderr, peak RSS), two subprocesses at a time."""
+    folders = {name: tmp_path_factory.mktemp("case") for name in CASES}
+    with ThreadPoolExecutor(2) as pool:
+        done = pool.map(lambda n: damaged_run(n, base_run, folders[n]), CASES)
+        return dict(zip(CASES, done, strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_damaged_run_file_gives_one_clean_error(name: str, results: dict[str, Any]) -> None:
+    code, _, stderr, rss_kb = results[name]
     lines = stderr.strip().splitlines()
     assert code == 2, stderr
     assert len(lines) == 1 and lines[0].startswith("vaekit: error:"), stderr

@@ -89,8 +89,6 @@ def fit(
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
     """
-    if out is not None and distributed.is_main():
-        runs.RunFolder(out).prepare(resume, overwrite)
     if resume:
         if out is None:
             raise ConfigError("resume needs the run folder (out=...)")
@@ -106,6 +104,8 @@ def fit(
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
         dataset, data_config = as_dataset("digits" if data is None else data, data_config)
     device = distributed.init(resolve_device(train_config.device))
+    if out is not None and distributed.is_main():  # rank 0 alone: it may remove an old run
+        runs.RunFolder(out).prepare(resume, overwrite)
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
     if out is not None and distributed.is_main():

@@ -42,12 +42,18 @@ MODEL = "model.safetensors"
 STATE = "train_state.safetensors"
 EVALUATION = "evaluation.json"
 REPORT = "report.html"
-PICTURES = ("loss_curves.png", "samples.png", "reconstructions.png", "latent_map.png")
-PICTURES += ("manifold.png",)
+#: the report's pictures (drawn by :func:`vaekit.viz.report.draw_pictures`)
+PICTURES = (
+    "loss_curves.png",
+    "samples.png",
+    "reconstructions.png",
+    "latent_map.png",
+    "manifold.png",
+)
 RUN_FILES = (CONFIG, METRICS, MODEL, STATE, EVALUATION, REPORT)
 TEMP_PREFIX, TEMP_SUFFIX = ".vaekit-", ".tmp"
 MAX_JSON_BYTES = 64 * 2**20  # config, metrics and evaluation files are kilobytes
-#: older names of the same quantities, read from old runs (one name per quantity since vaekit 0.x)
+#: the names older runs gave these quantities: read as the math names, never written
 RENAMED = {"train_kl": "train_kl_z", "val_kl": "val_kl_z", "kl": "kl_z"}
 
 _hits: Counter[str] = Counter()
@@ -67,7 +73,8 @@ def _fault(name: str, stage: str) -> None:
 
 
 def _mode() -> int:
-    """The mode a new file gets under the user's umask (0644 for the usual 022)."""
+    """The mode a new file gets under the user's umask (0644 for the usual 022). Python before
+    3.13 reads the umask only by setting it: restored at once."""
     mask = os.umask(0o22)
     os.umask(mask)
     return 0o666 & ~mask
@@ -263,9 +270,6 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"

@@ -76,7 +76,8 @@ def train(args: argparse.Namespace) -> int:
             options.build(args, c, bases.get(c)) for c in (DataConfig, ModelConfig, TrainConfig)
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
-        runs.RunFolder(out).check(overwrite=args.overwrite)
+        if not distributed.launched():  # before loading data; under torchrun rank 0 checks
+            runs.RunFolder(out).check(overwrite=args.overwrite)
         writable_folder(out)
         if args.devices > 1:
             return launch(args, out)

@@ -89,10 +89,17 @@ def output_path(path: str | Path, formats: Sequence[str]) -> Path:
 
 
 def write_array(x: np.ndarray, path: Path) -> None:
-    """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened)."""
-    if path.suffix.lower() == ".npy":
-        np.save(path, x)
-    else:
-        flat = x.reshape(len(x), -1)
-        header = ",".join(f"v{j}" for j in range(flat.shape[1]))
-        np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.7g")
+    """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened),
+    atomically (:func:`vaekit.runs.atomic_write`)."""
+    from vaekit.runs import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            if path.suffix.lower() == ".npy":
+                np.save(f, x)
+            else:
+                flat = x.reshape(len(x), -1)
+                header = ",".join(f"v{j}" for j in range(flat.shape[1]))
+                np.savetxt(f, flat, delimiter=",", header=header, comments="", fmt="%.7g")
+
+    atomic_write(path, write)

@@ -83,9 +83,10 @@ def save_mosaic(
     pixels = to_pixels(x, value_range)
     scale = max(1, math.ceil(min_tile / max(pixels.shape[1], 1)))
     mosaic = np.kron(tile(pixels, ncols), np.ones((scale, scale, *([1] * (pixels.ndim - 3)))))
-    path = Path(path)
-    Image.fromarray((mosaic * 255).round().astype(np.uint8)).save(path, format="PNG")
-    return path
+    from vaekit.runs import atomic_write
+
+    image = Image.fromarray((mosaic * 255).round().astype(np.uint8))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def save_rows_png(x: ArrayLike, path: str | Path, title: str = "") -> Path:
