@@ -172,6 +172,7 @@ CASES: dict[str, tuple[str, str, Callable[[Path], None]]] = {
         C,
         lambda p: p.write_text(p.read_text().replace('"lr": 0.001', '"lr": NaN')),
     ),
+    "config dataset section a list": ("info", C, json_edit(set_in(("dataset",), [1]))),
     "config unknown field": ("info", C, json_edit(set_in(("train", "bogus"), 1))),
     "config prior bogus": ("sample", C, json_edit(set_in(("model", "prior"), "bogus"))),
     "config data seed bool": ("evaluate", C, json_edit(set_in(("data", "seed"), True))),

@@ -329,8 +329,8 @@ class RunFolder:
         if not path.is_file():
             raise CheckpointError(f"{self.path} is not a vaekit run folder (no {CONFIG})")
         raw = read_json(path)
-        if not isinstance(raw, dict):
-            raise CheckpointError(f"{path} must hold a JSON object")
+        if not isinstance(raw, dict) or not isinstance(raw.get("dataset", {}), dict):
+            raise CheckpointError(f"{path} must hold a JSON object of JSON objects")
         sections = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
         configs = {
             key: checked(cls, raw.get(key), f"{path}: {key}") for key, cls in sections.items()
