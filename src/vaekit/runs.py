@@ -144,11 +144,11 @@ def read_json(path: str | Path, text: str | None = None) -> Any:
             text = path.read_bytes().decode("utf-8")
         return json.loads(text)
     except UnicodeDecodeError:
-        raise CheckpointError(f"{path} is not UTF-8 text") from None
+        raise CheckpointError(f"{path} is not a readable JSON file: not UTF-8 text") from None
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
+        raise CheckpointError(f"{path} is not a readable JSON file: {e}") from None
     except RecursionError:
-        raise CheckpointError(f"{path} is nested too deeply to be a vaekit file") from None
+        raise CheckpointError(f"{path} is not a readable JSON file: nested too deeply") from None
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
 
