@@ -78,6 +78,7 @@ def test_files_get_the_users_umask(tmp_path, umask):
 def test_leftover_temp_files_are_removed_by_the_next_run(tmp_path):
     leftover = tmp_path / f"{runs.TEMP_PREFIX}{runs.MODEL}.x1y2{runs.TEMP_SUFFIX}"
     leftover.write_bytes(b"half a checkpoint")
+    (tmp_path / f".{runs.STATE}.abc{runs.TEMP_SUFFIX}").write_bytes(b"of an older vaekit")
     (tmp_path / "notes.txt").write_text("mine")
     runs.RunFolder(tmp_path).prepare()
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

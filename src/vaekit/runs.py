@@ -281,8 +281,11 @@ class RunFolder:
 
     def clean(self) -> None:
         """Remove the temp files that a killed write left behind."""
-        if self.path.is_dir():
-            for tmp in self.path.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        if not self.path.is_dir():
+            return
+        older = [f".{name}.*{TEMP_SUFFIX}" for name in RUN_FILES]  # vaekit before this module
+        for pattern in (f"{TEMP_PREFIX}*{TEMP_SUFFIX}", *older):
+            for tmp in self.path.glob(pattern):
                 tmp.unlink(missing_ok=True)
 
     def remove(self) -> None:
