@@ -208,7 +208,7 @@ def checked(cls: type, values: Any, where: str) -> Any:
         raise CheckpointError(f"{where}: unknown field {unknown[0]!r}")
     for name, value in values.items():
         if not _fits(hints[name], value, LIMITS.get(name)):
-            raise CheckpointError(f"{where}: {name} = {_short(value)} is not a valid value")
+            raise CheckpointError(f"{where}: {name} = {shorten(value)} is not a valid value")
     try:
         return cls(**values)
     except (ValueError, TypeError) as e:
@@ -240,7 +240,8 @@ def _fits(hint: Any, value: Any, limit: int | None) -> bool:
     return False
 
 
-def _short(value: Any) -> str:
+def shorten(value: Any) -> str:
+    """``value`` as JSON, cut to 40 characters for a one-line message."""
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -275,7 +276,7 @@ class RunFolder:
         return f"RunFolder({str(self.path)!r})"
 
     # -- state of the folder --------------------------------------------------------------------
-    def exists(self) -> bool:
+    def holds_run(self) -> bool:
         """Whether a vaekit run lives here (any of its files)."""
         return any((self.path / name).exists() for name in RUN_FILES)
 
@@ -303,7 +304,7 @@ class RunFolder:
             raise CheckpointError(
                 f"nothing to resume: {self.path} is not a vaekit run folder (no {CONFIG})"
             )
-        if not resume and not overwrite and self.exists():
+        if not resume and not overwrite and self.holds_run():
             raise RunExistsError(
                 f"{self.path} already holds a vaekit run: continue it with --resume or "
                 "replace it with --overwrite (in Python: resume=True or overwrite=True)"

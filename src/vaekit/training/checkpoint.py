@@ -141,18 +141,18 @@ def build_model(meta: dict[str, Any], where: str = "checkpoint", device: str = "
         )
         or math.prod(shape) > MAX_FEATURES
     ):
-        raise CheckpointError(f"{where}: shape {runs._short(shape)} is not a data shape")
+        raise CheckpointError(f"{where}: shape {runs.shorten(shape)} is not a data shape")
     if kind not in KINDS:
         raise CheckpointError(
-            f"{where}: unknown kind {runs._short(kind)}; known: {', '.join(KINDS)}"
+            f"{where}: unknown kind {runs.shorten(kind)}; known: {', '.join(KINDS)}"
         )
     if not _int(y_dim, 0, MAX_CLASSES):
-        raise CheckpointError(f"{where}: y_dim = {runs._short(y_dim)} is not a number of classes")
+        raise CheckpointError(f"{where}: y_dim = {runs.shorten(y_dim)} is not a number of classes")
     if not isinstance(standardized, bool):
         raise CheckpointError(f"{where}: standardized must be true or false")
     for key in ("epoch", "best_epoch"):
         if key in meta and not _int(meta[key], 0, runs.LIMITS["epochs"]):
-            raise CheckpointError(f"{where}: {key} = {runs._short(meta[key])} is not an epoch")
+            raise CheckpointError(f"{where}: {key} = {runs.shorten(meta[key])} is not an epoch")
     try:
         with torch.device(device):
             placeholder = torch.zeros(shape) if standardized else None
@@ -257,7 +257,7 @@ def _check_info(info: Any, where: str) -> dict[str, Any]:
         raise CheckpointError(f"{where}: the training state lacks some of {', '.join(keys)}")
     epoch = info["epoch"]
     if not _int(epoch, 0, runs.LIMITS["epochs"]):
-        raise CheckpointError(f"{where}: epoch = {runs._short(epoch)} is not an epoch (>= 0)")
+        raise CheckpointError(f"{where}: epoch = {runs.shorten(epoch)} is not an epoch (>= 0)")
     history = runs.check_history(info["history"], where)
     if len(history) != epoch:
         raise CheckpointError(f"{where}: {len(history)} epoch records for epoch {epoch}")
