@@ -70,11 +70,11 @@ def saved_epoch(file: str, stage: str, epoch: int) -> int:
     return epoch if state_done else epoch - 1
 
 
-def kill_and_resume(reference: Path, point: tuple[str, str, int, str]) -> str:
-    """Kill a training at ``point``, resume it; a description of anything wrong ('' if none)."""
+def kill_and_resume(reference: Path, point: tuple[str, str, int, str], folder: Path) -> str:
+    """Kill a training at ``point`` in ``folder``, resume it; a description of anything wrong
+    ('' if none)."""
     file, stage, epoch, sig = point
     name = f"{file}-{stage}-{epoch}-{sig}"
-    folder = reference.parent
     killed = vaekit(*TRAIN, "--out", name, cwd=folder, fault=f"{file}:{stage}:{epoch}:{sig}")
     code = {"KILL": -signal.SIGKILL, "TERM": -signal.SIGTERM, "INT": 130}[sig]
     if killed.returncode != code:
@@ -108,20 +108,23 @@ def differences(reference: Path, run: Path, name: str) -> str:
     return f"{name}: temp files left: {leftovers}" if leftovers else ""
 
 
-def check(reference: Path, points: list[tuple[str, str, int, str]]) -> None:
+def check(reference: Path, points: list[tuple[str, str, int, str]], folder: Path) -> None:
     with ThreadPoolExecutor(2) as pool:  # two subprocesses at a time
-        problems = [p for p in pool.map(lambda q: kill_and_resume(reference, q), points) if p]
+        done = pool.map(lambda q: kill_and_resume(reference, q, folder), points)
+        problems = [p for p in done if p]
     assert not problems, "\n".join(problems)
 
 
-def test_short_variant_kills_at_nine_points_of_every_file(reference: Path) -> None:
+def test_short_variant_kills_at_nine_points_of_every_file(reference: Path, tmp_path: Path) -> None:
     assert {p[0] for p in SHORT} == set(FILES) and {p[3] for p in SHORT} == set(SIGNALS)
-    check(reference, SHORT)
+    check(reference, SHORT, tmp_path)
 
 
 @pytest.mark.slow
-def test_every_write_point_of_every_epoch_with_every_signal(reference: Path) -> None:
+def test_every_write_point_of_every_epoch_with_every_signal(
+    reference: Path, tmp_path: Path
+) -> None:
     assert len(ALL) == 36 and {(f, s) for f, _, _, s in ALL} == set(
         itertools.product(FILES, SIGNALS)
     )
-    check(reference, ALL)
+    check(reference, ALL, tmp_path)
