@@ -233,7 +233,7 @@ def test_evaluate_writes_json_and_refreshes_report(run: Path, results: dict) -> 
     proc = vaekit("evaluate", run, "--k", "20", "--no-probes")  # after the parallel batch
     assert "nll" in proc.stdout and "elbo" in proc.stdout
     result = json.loads((run / "evaluation.json").read_text())
-    for key in ("elbo", "log_px_z", "kl", "n_examples"):
+    for key in ("elbo", "log_px_z", "kl_z", "n_examples"):
         assert math.isfinite(result[key])
     assert result["n_examples"] == 180 and result["k"] == 20
     assert "evaluation: nll" in (run / "report.html").read_text()

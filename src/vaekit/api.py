@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.config import ModelConfig, TrainConfig, from_dict, to_dict
+from vaekit import runs
+from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
-from vaekit.errors import CheckpointError, ConfigError
+from vaekit.errors import ConfigError
 from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
 from vaekit.training.loop import Hook, LoopState, resolve_device, train
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = runs.CONFIG
 
 
 def build(model_config: ModelConfig, data: Dataset, device: str | torch.device = "cpu") -> VAE:
@@ -95,6 +95,7 @@ def fit(
     data_config: DataConfig | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
     hooks: Sequence[Hook] = (),
     **data_options: Any,
@@ -112,6 +113,9 @@ def fit(
     ``train_config`` may then only change ``epochs``, to extend a finished run. Data with missing
     values (NaN) trains with ``DataConfig(missing="allow")``: the model gets the MIWAE encoder
     (``ModelConfig.mask_input``) and the bound of the observed entries (Mattei & Frellsen 2019).
+    A run folder is
+    never replaced by accident: ``out`` holding a run needs ``resume=True`` or ``overwrite=True``
+    (which removes the old run's files, its evaluation included) (:class:`RunExistsError`).
 
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
@@ -134,6 +138,8 @@ def fit(
         if data_config.missing == "allow":  # incomplete data: the MIWAE encoder (data and mask)
             model = dataclasses.replace(model, mask_input=True)
     device = distributed.init(resolve_device(train_config.device))
+    if out is not None and distributed.is_main():  # rank 0 alone: it may remove an old run
+        runs.RunFolder(out).prepare(resume, overwrite)
     torch.manual_seed(train_config.seed)
     vae = build(model, dataset, device)
     if out is not None and distributed.is_main():
@@ -151,7 +157,7 @@ def fit(
         hooks=hooks,
         progress=progress,
     )
-    vae.history = state.history
+    vae.history = [runs.canonical(r) for r in state.history]
     vae.run_config = run_config(model, train_config, data_config, dataset)  # for save's card
     return vae.eval()
 
@@ -178,9 +184,7 @@ def write_config(
     dataset: Dataset,
 ) -> None:
     """Save the resolved configuration of a run as ``out/config.json`` (atomically)."""
-    checkpoint.write_json(
-        Path(out) / CONFIG_FILE, run_config(model, train_config, data_config, dataset)
-    )
+    runs.RunFolder(out).write_config(run_config(model, train_config, data_config, dataset))
 
 
 def run_config(
@@ -208,20 +212,9 @@ def run_config(
 
 
 def read_config(out: str | Path) -> dict[str, Any]:
-    """The configs of a run folder: ``{"model": ModelConfig, "train": ..., "data": ...}``."""
-    path = Path(out) / CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{out} is not a vaekit run folder (no {CONFIG_FILE})")
-    try:
-        raw = json.loads(path.read_text())
-        return {
-            "model": from_dict(ModelConfig, raw["model"]),
-            "train": from_dict(TrainConfig, raw["train"]),
-            "data": from_dict(DataConfig, raw["data"]),
-            "raw": raw,
-        }
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is corrupt: {e}") from e
+    """The configs of a run folder: ``{"model": ModelConfig, "train": ..., "data": ..., "raw":
+    dict}``, checked (see :meth:`vaekit.runs.RunFolder.config`)."""
+    return runs.RunFolder(out).config()
 
 
 def save(model: VAE, path: str | Path) -> Path:
@@ -231,12 +224,13 @@ def save(model: VAE, path: str | Path) -> Path:
     run folder's evaluation.json. Returns the weights' path."""
     saved = checkpoint.save_model(model, path)
     if Path(path).suffix != ".safetensors":
-        from vaekit.viz import model_card, report
+        from vaekit.viz import model_card
 
-        is_run = (Path(path) / CONFIG_FILE).is_file()
+        folder = runs.RunFolder(path)
+        is_run = (Path(path) / runs.CONFIG).is_file()
         config = read_config(path)["raw"] if is_run else getattr(model, "run_config", None)
-        history = getattr(model, "history", None) or report.read_history(path)
-        model_card.write(path, model, config, history, report.read_evaluation(path))
+        history = getattr(model, "history", None) or folder.history()
+        model_card.write(path, model, config, history, folder.evaluation())
     return saved
 
 

@@ -38,3 +38,11 @@ class TrainingError(VaekitError, RuntimeError):
 
 class MissingExtraError(VaekitError, ImportError):
     """A feature needs an optional extra (``pip install 'vaekit[extra]'``) that is not installed."""
+
+
+class RunExistsError(VaekitError, FileExistsError):
+    """A run folder already holds a run, and neither resume nor overwrite was asked for."""
+
+
+class RunWriteError(VaekitError, OSError):
+    """A file of a run could not be written (a full disk, no permission); the old one is kept."""

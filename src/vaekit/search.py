@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
-from vaekit import api
+from vaekit import api, runs
 from vaekit.data import DataConfig, Dataset
 from vaekit.model.vae import VAE
 from vaekit.sklearn import VAETransformer
@@ -99,6 +100,8 @@ def search(
         verbose=3 if progress else 0,
         error_score=np.nan,
     )
+    if out is not None:  # before the long search, not after it
+        runs.RunFolder(out).check()
     parallel = n_jobs is not None and n_jobs != 1
     with parallel_config(backend="loky", inner_max_num_threads=1) if parallel else nullcontext():
         cv.fit(x)
@@ -171,14 +174,12 @@ def format_table(rows: Sequence[Row], scoring: str = "elbo") -> str:
 
 def write_csv(rows: Sequence[Row], path: Path) -> Path:
     """Write the rows as CSV (parameters as :func:`show` spells them, scores in nats)."""
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {key: show(v) if not isinstance(v, float) else v for key, v in row.items()}
-            )
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: show(v) if not isinstance(v, float) else v for key, v in row.items()})
+    return runs.write_text(path, text.getvalue())
 
 
 def plot_scores(rows: Sequence[Row], path: Path, label: str, folds: int) -> Path:
@@ -212,8 +213,7 @@ def plot_scores(rows: Sequence[Row], path: Path, label: str, folds: int) -> Path
     ax.set_title(f"{folds}-fold cross-validation\n{fixed}", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return runs.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 # -- the command line: ``vaekit search`` ------------------------------------------------------

@@ -1,10 +1,12 @@
 import json
+import resource
 
 import pytest
 import torch
 
+from vaekit import runs
 from vaekit.config import ModelConfig
-from vaekit.errors import CheckpointError
+from vaekit.errors import CheckpointError, RunWriteError
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint
 
@@ -69,7 +71,7 @@ def test_incompatible_checkpoint(tmp_path):
         **{k: json.dumps(v) for k, v in checkpoint.model_meta(_model()).items()},
     }
     save_file(tensors, str(tmp_path / checkpoint.MODEL_FILE), metadata=meta)
-    with pytest.raises(CheckpointError, match="does not fit this model"):
+    with pytest.raises(CheckpointError, match=r"'encoder.net.0.weight' is F32 \[2, 2\]"):
         checkpoint.load_model(tmp_path)
 
 
@@ -90,7 +92,75 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
             f.write(b"partial")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
-        checkpoint.atomic_write(path, fail)
+    with pytest.raises(RunWriteError, match="disk full; the previous file is kept"):
+        runs.atomic_write(path, fail)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [checkpoint.MODEL_FILE]  # no temp left over
+
+
+def _trained(tmp_path, epochs):
+    from vaekit.config import TrainConfig
+    from vaekit.training.loop import train
+
+    model = _model()
+    x = torch.rand(40, 1, 4, 4)
+    train(model, x, None, TrainConfig(epochs=epochs, batch_size=20, seed=3), out=tmp_path)
+    return model, x, TrainConfig(epochs=epochs, batch_size=20, seed=3)
+
+
+def test_each_epoch_writes_the_state_first_then_what_derives_from_it(tmp_path, monkeypatch):
+    written = []
+    real = runs.atomic_write
+    monkeypatch.setattr(runs, "atomic_write", lambda p, w: written.append(p.name) or real(p, w))
+    _trained(tmp_path, 2)
+    assert written == [runs.STATE, runs.MODEL, runs.METRICS] * 2
+
+
+def test_a_resume_with_nothing_left_to_train_still_rewrites_the_model(tmp_path):
+    """The issue: killed after the last state was saved but before its model, a resume found
+    nothing to train and left the previous epoch's model."""
+    from vaekit.training.loop import train
+
+    model, x, config = _trained(tmp_path, 2)
+    final = {k: v.clone() for k, v in model.state_dict().items()}
+    checkpoint.save_model(_model(), tmp_path, {"epoch": 1})  # the model of an earlier epoch
+    (tmp_path / runs.METRICS).write_text("")
+    again = _model()
+    state = train(again, x, None, config, out=tmp_path, resume=True)
+    assert state.epoch == 2
+    saved = checkpoint.load_model(tmp_path).state_dict()
+    assert all(torch.equal(saved[k], final[k]) for k in final)
+    assert len((tmp_path / runs.METRICS).read_text().splitlines()) == 2
+
+
+def test_a_training_state_with_a_negative_epoch_is_refused(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model, x, config = _trained(tmp_path, 1)
+    path = tmp_path / runs.STATE
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    info = json.loads(meta["info"])
+    meta["info"] = json.dumps({**info, "epoch": -5})
+    save_file(tensors, str(path), metadata=meta)
+    from vaekit.training.loop import train
+
+    with pytest.raises(CheckpointError, match=r"epoch = -5 is not an epoch"):
+        train(_model(), x, None, config, out=tmp_path, resume=True)
+
+
+def test_metadata_claiming_a_huge_model_is_refused_before_allocating(tmp_path):
+    path = checkpoint.save_model(_model(), tmp_path)
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    model = json.loads(meta["model"])
+    meta["model"] = json.dumps({**model, "hidden": [60000, 60000]})  # in bounds, 14 GB of weights
+    save_file(tensors, str(path), metadata=meta)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB
+    with pytest.raises(CheckpointError, match="its model's is F32 \\[60000, 16\\]"):
+        checkpoint.load_model(tmp_path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024

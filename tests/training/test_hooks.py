@@ -45,7 +45,7 @@ def test_without_patience_the_best_epoch_is_tracked_but_training_never_stops(sma
 
 
 def test_the_summary_is_one_line_with_the_terms_and_the_time(small_model, capsys):
-    record = {"epoch": 3, "train_elbo": -20.5, "train_log_px_z": -18.0, "train_kl": 2.5}
+    record = {"epoch": 3, "train_elbo": -20.5, "train_log_px_z": -18.0, "train_kl_z": 2.5}
     line = summary({**record, "seconds": 1.25})
     assert line.split() == "epoch 3 train ELBO -20.500 log p(x|z) -18.000 KL 2.500 1.25s".split()
     state = _state(small_model)

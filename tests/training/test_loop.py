@@ -25,7 +25,9 @@ def test_training_lowers_the_loss(binary_data):
     assert after > before + 2
     h = state.history
     assert h[-1]["train_elbo"] > h[0]["train_elbo"]
-    assert {"epoch", "train_elbo", "train_log_px_z", "train_kl", "val_elbo", "seconds"} <= set(h[0])
+    assert {"epoch", "train_elbo", "train_log_px_z", "train_kl_z", "val_elbo", "seconds"} <= set(
+        h[0]
+    )
 
 
 @pytest.mark.parametrize(

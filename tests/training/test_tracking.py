@@ -36,7 +36,7 @@ def test_tensorboard_events_hold_the_scalars_and_images(binary_data, tmp_path, o
     loss = events.Scalars("train/loss")
     assert [e.step for e in loss] == list(range(1, EPOCHS * steps + 1))
     assert loss[-1].value == pytest.approx(state.step_losses[-1].item(), rel=1e-6)
-    for key in ("train_elbo", "train_kl", "val_elbo", "beta"):
+    for key in ("train_elbo", "train_kl_z", "val_elbo", "beta"):
         got = [e.value for e in events.Scalars(f"epoch/{key}")]
         assert got == pytest.approx([r[key] for r in state.history], rel=1e-6)
     assert [e.value for e in events.Scalars("epoch/lr")] == pytest.approx([3e-3] * EPOCHS)

@@ -53,10 +53,10 @@ def test_loss_curves_with_and_without_validation(tmp_path: Path) -> None:
             "epoch": e,
             "train_elbo": -30.0 + e,
             "train_log_px_z": -28.0 + e,
-            "train_kl": 2.0,
+            "train_kl_z": 2.0,
             "val_elbo": -31.0 + e,
             "val_log_px_z": -29.0 + e,
-            "val_kl": 2.0,
+            "val_kl_z": 2.0,
             "seconds": 0.1,
         }
         for e in range(1, 5)

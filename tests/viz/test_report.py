@@ -21,21 +21,21 @@ HISTORY = [
         "epoch": 1,
         "train_elbo": -12.0,
         "train_log_px_z": -11.0,
-        "train_kl": 1.0,
+        "train_kl_z": 1.0,
         "seconds": 0.5,
         "val_elbo": -11.5,
         "val_log_px_z": -10.0,
-        "val_kl": 1.5,
+        "val_kl_z": 1.5,
     },
     {
         "epoch": 2,
         "train_elbo": -10.0,
         "train_log_px_z": -9.0,
-        "train_kl": 1.0,
+        "train_kl_z": 1.0,
         "seconds": 0.5,
         "val_elbo": -12.5,
         "val_log_px_z": -11.0,
-        "val_kl": 1.5,
+        "val_kl_z": 1.5,
     },
 ]
 
@@ -80,7 +80,7 @@ def test_vector_report_with_evaluation(tmp_path: Path) -> None:
     model = VAE(ModelConfig(latent_dim=2, hidden=(8,)), data.shape, data.kind, data.loc, data.scale)
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
     evaluation = {"elbo": -9.5, "nll": 9.0, "probe_accuracy": {"vae_knn": 0.5}, "list": [1, 2]}
-    (tmp_path / report.EVALUATION_FILE).write_text(json.dumps(evaluation))
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
     html = report.write_report(model, data, tmp_path).read_text()
     assert not (tmp_path / "manifold.png").exists()  # no image data: no manifold
     assert len(embedded(html)) == 4

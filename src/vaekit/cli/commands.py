@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from vaekit import api
+from vaekit import api, runs
 from vaekit.cli import options, tracking
 from vaekit.cli.console import (
     ARRAY_FORMATS,
@@ -29,10 +28,10 @@ from vaekit.cli.console import (
     write_array,
 )
 from vaekit.cli.rows import feature_columns, select_data, write_per_example
-from vaekit.config import ModelConfig, TrainConfig, from_dict
+from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, Dataset, load_dataset
 from vaekit.data.named import DATASETS, normalize_name
-from vaekit.errors import ConfigError
+from vaekit.errors import VaekitError
 from vaekit.model.likelihoods import resolve
 from vaekit.model.vae import VAE
 from vaekit.training import distributed
@@ -79,6 +78,8 @@ def train(args: argparse.Namespace) -> int:
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
         params = {"data": data_config, "model": model_config, "train": train_config}
+        if not distributed.launched():  # before loading data; under torchrun rank 0 checks
+            runs.RunFolder(out).check(overwrite=args.overwrite)
         writable_folder(out)
         if args.devices > 1:
             return launch(args, out)
@@ -96,6 +97,7 @@ def train(args: argparse.Namespace) -> int:
             train_config,
             data_config=data_config,
             out=out,
+            overwrite=args.overwrite,
             progress=progress(args),
         )
     tracker = tracking.tracker_for(args, out, data, params)
@@ -106,38 +108,40 @@ def train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if not distributed.is_main():
             return 130
-        history = report.read_history(out)
-        if not history:
-            print(
-                "vaekit: interrupted before the first epoch ended; nothing saved", file=sys.stderr
-            )
-        else:
-            print(
-                f"vaekit: interrupted; epoch {history[-1]['epoch']} is saved in {out}. "
-                f"Resume with: vaekit train --resume --out {out}",
-                file=sys.stderr,
-            )
+        print(f"vaekit: interrupted; {saved_text(out)}", file=sys.stderr)
         return 130
     if not distributed.is_main():
         return 0
     saved = api.read_config(out)
     data = data or load_dataset(saved["data"])
     path = report.write_report(model, data, out, saved["raw"], model.history)
-    card = model_card.write(out, model, saved["raw"], model.history, report.read_evaluation(out))
+    card = model_card.write(
+        out, model, saved["raw"], model.history, runs.RunFolder(out).evaluation()
+    )
     if tracker is not None:
-        files = [out / api.CONFIG_FILE, out / report.METRICS_FILE, path, card]
+        files = [out / runs.CONFIG, out / runs.METRICS, path, card]
         tracking.finish(tracker, model, data, files)
-    if model.history and not args.quiet:
-        last = model.history[-1]
-        score = "val_elbo" if "val_elbo" in last else "train_elbo"
-        seconds = sum(r["seconds"] for r in model.history)
+    summary = runs.summarize(model.history)
+    if summary is not None and not args.quiet:
+        last, score = summary.last, summary.score
         print(
-            f"trained {last['epoch']} epochs ({seconds:.1f} s of training steps); "
+            f"trained {last['epoch']} epochs ({summary.seconds:.1f} s of training steps); "
             f"final {score} {last[score]:.3f} nats per example"
         )
         print(f"run folder: {out}")
     print(f"report: {path}")
     return 0
+
+
+def saved_text(out: Path) -> str:
+    """What an interrupted run left: the epoch of its training state, the one a resume uses."""
+    try:
+        epoch = runs.RunFolder(out).saved_epoch()
+    except (VaekitError, OSError) as e:  # printed on the way out: it must not fail itself
+        return f"the training state in {out} is unreadable ({e})"
+    if epoch == 0:
+        return "no epoch was saved"
+    return f"epoch {epoch} is saved in {out}. Resume with: vaekit train --resume --out {out}"
 
 
 def launch(args: argparse.Namespace, out: Path) -> int:
@@ -169,19 +173,17 @@ def config_file(path: str | Path) -> dict[type, Any]:
     """The configs of a JSON file with ``model``, ``train`` and/or ``data`` sections (as in a
     run's config.json), by class; a missing section keeps its defaults."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"no configuration file at {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UsageError(f"{path} is not a readable JSON file: {e}") from None
+    if not path.is_file():
+        raise UsageError(f"no configuration file at {path}")
+    raw = runs.read_json(path)
     sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
     if not isinstance(raw, dict) or not set(raw) & set(sections):
         raise UsageError(f"{path} has none of the sections {', '.join(sections)}")
-    try:
-        return {cls: from_dict(cls, raw[key]) for key, cls in sections.items() if key in raw}
-    except TypeError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    return {
+        cls: runs.checked(cls, raw[key], f"{path}: {key}")
+        for key, cls in sections.items()
+        if key in raw
+    }
 
 
 def resume_folder(args: argparse.Namespace) -> Path:
@@ -190,6 +192,10 @@ def resume_folder(args: argparse.Namespace) -> Path:
         raise UsageError("--resume needs the run folder: vaekit train --resume --out RUN")
     if args.config:
         raise UsageError("--resume continues with the run's saved configuration; drop --config")
+    if args.overwrite:
+        raise UsageError(
+            "--resume continues the run in --out and --overwrite replaces it; pick one"
+        )
     clash = [
         options.option_name(k, {"seed": "data_seed"} if c is DataConfig else {})
         for c in (DataConfig, ModelConfig, TrainConfig)
@@ -210,8 +216,8 @@ def run_folder(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise UsageError(f"no run folder at {path}")
-    if not (path / api.CONFIG_FILE).is_file():
-        raise UsageError(f"{path} is not a vaekit run folder (no {api.CONFIG_FILE})")
+    if not (path / runs.CONFIG).is_file():
+        raise UsageError(f"{path} is not a vaekit run folder (no {runs.CONFIG})")
     return path
 
 
@@ -326,7 +332,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     run = run_folder(args.run)
     own = "dataset" not in options.given(args, DataConfig)
-    own_file = run / report.EVALUATION_FILE
+    own_file = run / runs.EVALUATION
     out = output_path(args.out, (".json",)) if args.out else (own_file if own else None)
     if not own and out is not None and out.resolve() == own_file.resolve():
         raise UsageError(f"--data must not overwrite {own_file}; choose another --out")
@@ -355,11 +361,11 @@ def evaluate(args: argparse.Namespace) -> int:
     if out is None:
         print("not written: pass --out FILE.json to keep this evaluation")
         return 0
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    runs.RunFolder(run).write_evaluation(result, out)
     print(f"wrote {out}")
-    if own and out == own_file and (run / report.REPORT_FILE).exists():
+    if own and out == own_file and (run / runs.REPORT).exists():
         print(f"report: {report.write_report(model, data, run, saved['raw'], evaluation=result)}")
-        model_card.write(run, model, saved["raw"], report.read_history(run), result)
+        model_card.write(run, model, saved["raw"], runs.RunFolder(run).history(), result)
     return 0
 
 
@@ -369,25 +375,21 @@ def info(args: argparse.Namespace) -> int:
     raw = api.read_config(run)["raw"]
     for section in ("dataset", "model", "train", "data"):
         print(table(raw.get(section, {}).items(), section))
-    history = report.read_history(run)
-    if history:
-        last = history[-1]
-        score = "val_elbo" if "val_elbo" in last else "train_elbo"
-        best = max(history, key=lambda r: r[score])
-        keys = [k for k in last if k not in ("epoch",)]
-        print(table(((k, last[k]) for k in keys), f"final epoch ({last['epoch']})"))
-        print(table(((k, best[k]) for k in keys), f"best epoch by {score} ({best['epoch']})"))
-        print(
-            f"  training time: {sum(r['seconds'] for r in history):.1f} s over "
-            f"{len(history)} epochs"
-        )
+    folder = runs.RunFolder(run)
+    s = runs.summarize(folder.history())
+    if s is not None:
+        keys = [k for k in s.last if k != "epoch"]
+        print(table(((k, s.last[k]) for k in keys), f"final epoch ({s.last['epoch']})"))
+        rows = ((k, s.best.get(k, "")) for k in keys)
+        print(table(rows, f"best epoch by {s.score} ({s.best['epoch']})"))
+        print(f"  training time: {s.seconds:.1f} s over {s.last['epoch']} epochs")
     else:
         print("no epochs completed yet")
-    evaluation = report.read_evaluation(run)
+    evaluation = folder.evaluation()
     if evaluation is not None:
         print(table(report.flatten(evaluation).items(), "evaluation"))
-    if (run / report.REPORT_FILE).exists():
-        print(f"report: {run / report.REPORT_FILE}")
+    if (run / runs.REPORT).exists():
+        print(f"report: {run / runs.REPORT}")
     return 0
 
 

@@ -97,12 +97,20 @@ def csv_cell(text: str) -> str:
 
 def write_array(x: np.ndarray, path: Path, columns: list[str] | None = None) -> None:
     """Write ``x`` as ``.npy`` (shape kept) or ``.csv`` (one row per example, flattened, headed
-    by ``columns`` when they name every value, else v0, v1, ...)."""
-    if path.suffix.lower() == ".npy":
-        np.save(path, x)
-    else:
-        flat = x.reshape(len(x), -1)
-        if columns is None or len(columns) != flat.shape[1]:
-            columns = [f"v{j}" for j in range(flat.shape[1])]
-        header = ",".join(csv_cell(c) for c in columns)
-        np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.7g")
+    by ``columns`` when they name every value, else v0, v1, ...), atomically
+    (:func:`vaekit.runs.atomic_write`)."""
+    from vaekit.runs import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            if path.suffix.lower() == ".npy":
+                np.save(f, x)
+            else:
+                flat = x.reshape(len(x), -1)
+                names = columns
+                if names is None or len(names) != flat.shape[1]:
+                    names = [f"v{j}" for j in range(flat.shape[1])]
+                header = ",".join(csv_cell(c) for c in names)
+                np.savetxt(f, flat, delimiter=",", header=header, comments="", fmt="%.7g")
+
+    atomic_write(path, write)

@@ -112,6 +112,12 @@ def _train_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
         "(default: off)",
     )
     run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (its files, evaluation included); without it "
+        "vaekit refuses to train into a folder that holds a run (default: off)",
+    )
+    run.add_argument(
         "--devices",
         type=at_least(1),
         default=1,

@@ -96,7 +96,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the ``split`` of ``data``: a JSON-ready dict (floats, ints, str...).
 
-    Per-example means in nats: ``elbo``, ``log_px_z``, ``kl`` (the ELBO's terms, averaged over the
+    Per-example means in nats: ``elbo``, ``log_px_z``, ``kl_z`` (the ELBO's terms, averaged over the
     k importance samples) and ``nll`` (-mean importance-sampled log p(x), Burda et al. 2015) with
     ``nll_stderr`` and ``bits_per_dim`` with ``bits_per_dim_note`` (see
     :func:`vaekit.evaluation.bits.bits_per_dim`: None where bits/dim mean nothing); the
@@ -136,7 +136,7 @@ def evaluate(
             + (", log p(x|y) given the labels" if model.y_dim else ""),
             "elbo": float(est.elbo.double().mean()),
             "log_px_z": float(est.log_px_z.double().mean()),
-            "kl": float(est.kl_z.double().mean()),
+            "kl_z": float(est.kl_z.double().mean()),
             **nll_summary(est.log_px),
             **bits.bits_per_dim(
                 -float(est.log_px.double().mean()),
@@ -167,6 +167,6 @@ def evaluate(
                 "log_px": est.log_px.tolist(),
                 "elbo": est.elbo.tolist(),
                 "log_px_z": est.log_px_z.tolist(),
-                "kl": est.kl_z.tolist(),
+                "kl_z": est.kl_z.tolist(),
             }
     return report

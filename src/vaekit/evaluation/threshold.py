@@ -9,16 +9,16 @@ on new normal data from the same distribution it is ``fpr`` up to sampling error
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vaekit import runs
 from vaekit.errors import CheckpointError, ConfigError, DataError
 
-THRESHOLD_FILE = "threshold.json"
+THRESHOLD_FILE = runs.THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,16 @@ def calibrate(scores: np.ndarray, fpr: float) -> float:
 
 def write(run: str | Path, threshold: Threshold) -> Path:
     """Save ``threshold`` as ``run/threshold.json`` (temp file + fsync + rename)."""
-    from vaekit.training.checkpoint import write_json  # the project's atomic JSON writer
-
-    path = Path(run) / THRESHOLD_FILE
-    write_json(path, asdict(threshold))
-    return path
+    return runs.RunFolder(run).write_threshold(asdict(threshold))
 
 
 def read(run: str | Path) -> Threshold | None:
     """The threshold saved in ``run``, or None if there is none."""
     path = Path(run) / THRESHOLD_FILE
-    if not path.is_file():
+    raw = runs.RunFolder(run).threshold()
+    if raw is None:
         return None
     try:
-        return Threshold(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as e:
+        return Threshold(**raw)
+    except TypeError as e:
         raise CheckpointError(f"{path} is corrupt: {e}") from e

@@ -23,6 +23,7 @@ from vaekit.data.images import checked_image
 from vaekit.errors import DataError
 from vaekit.evaluation import diagnostics
 from vaekit.model.vae import VAE
+from vaekit.runs import RunFolder
 from vaekit.viz import report
 
 MAX_POINTS = 2000  # test examples on the latent map (a fixed random subset of larger splits)
@@ -77,13 +78,14 @@ class Explorer:
     @classmethod
     def open(cls, run: str | Path, device: str = "cpu") -> Explorer:
         """The explorer of a run folder written by ``vaekit train`` (its own test split)."""
-        saved = api.read_config(run)
+        folder = RunFolder(run)
+        saved = folder.config()
         return cls(
             api.load(run, device),
             load_dataset(saved["data"]),
             saved["raw"],
-            report.read_history(run),
-            report.read_evaluation(run),
+            folder.history(),
+            folder.evaluation(),
         )
 
     # -- precomputed views ---------------------------------------------------------------------

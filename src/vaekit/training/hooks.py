@@ -80,18 +80,9 @@ class Checkpointing:
 
 
 def _save_epoch(out: Path, state: LoopState, best: dict[str, Tensor]) -> None:
-    """Atomically rewrite ``out/train_state.safetensors`` (all a resume needs),
+    """Atomically rewrite ``out/train_state.safetensors`` (all a resume needs), then
     ``out/model.safetensors`` and ``out/metrics.jsonl`` (the whole history)."""
-    info = {
-        "epoch": state.epoch,
-        "history": state.history,
-        "best_val": state.best_val,
-        "best_epoch": state.best_epoch,
-        "bad_epochs": state.bad_epochs,
-    }
-    checkpoint.save_train_state(out, state.model, best, state.optimizer, info)
-    checkpoint.save_model(state.model, out, {"epoch": state.epoch})
-    checkpoint.write_jsonl(out / "metrics.jsonl", state.history)
+    checkpoint.save_epoch(out, state, best)  # in the order of checkpoint's resume rule
 
 
 class Summary:
@@ -106,6 +97,6 @@ def summary(r: Record) -> str:
     val = f"  val ELBO {r['val_elbo']:9.3f}" if "val_elbo" in r else ""
     return (
         f"epoch {r['epoch']:3d}  train ELBO {r['train_elbo']:9.3f}  "
-        f"log p(x|z) {r['train_log_px_z']:9.3f}  KL {r['train_kl']:7.3f}{val}  "
+        f"log p(x|z) {r['train_log_px_z']:9.3f}  KL {r['train_kl_z']:7.3f}{val}  "
         f"{r['seconds']:.2f}s"
     )

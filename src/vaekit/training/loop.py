@@ -94,7 +94,7 @@ def train(
         record = _epoch(state, step, shuffled, show, out)
         if x_val is not None:
             v = validate(model, x_val, y=y_val)
-            record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl=v["kl"])
+            record.update(val_elbo=v["elbo"], val_log_px_z=v["log_px_z"], val_kl_z=v["kl_z"])
         record = distributed.broadcast(record)  # rank 0's record decides, on every rank
         state.epoch = record["epoch"]
         state.history.append(record)
@@ -142,12 +142,12 @@ def _epoch(
     seconds = time.perf_counter() - start
     bar.close()
     state.step_losses = losses
-    train_log_px_z, train_kl = (distributed.all_reduce_sum(sums) / step.n).tolist()
+    train_log_px_z, train_kl_z = (distributed.all_reduce_sum(sums) / step.n).tolist()
     return {
         "epoch": epoch,
-        "train_elbo": train_log_px_z - train_kl,
+        "train_elbo": train_log_px_z - train_kl_z,
         "train_log_px_z": train_log_px_z,
-        "train_kl": train_kl,
+        "train_kl_z": train_kl_z,
         "beta": beta,
         "seconds": seconds,
     }
@@ -214,14 +214,9 @@ def _resume(
     out: Path | None, model: VAE, optimizer: torch.optim.Optimizer, state: LoopState
 ) -> None:
     """Load ``out/train_state.safetensors`` into ``model``, ``optimizer`` and ``state`` (its
-    epoch, history, best epoch and weights, and the random state) and rewrite metrics.jsonl."""
-    if out is None or not (out / checkpoint.STATE_FILE).exists():
-        raise TrainingError(f"nothing to resume: no {checkpoint.STATE_FILE} in {out}")
-    state.best_weights, info = checkpoint.load_train_state(out, model, optimizer)
-    for key in ("epoch", "history", "best_val", "best_epoch", "bad_epochs"):
-        setattr(state, key, info[key])
-    if distributed.is_main():  # the state file decides: an interrupt may have come between it
-        checkpoint.write_jsonl(out / "metrics.jsonl", state.history)  # and metrics.jsonl
+    epoch, history, best epoch and weights, and the random state); the model file and
+    metrics.jsonl are rewritten from it (:func:`vaekit.training.checkpoint.resume`)."""
+    state.best_weights = checkpoint.resume(out, state)  # the state file decides
 
 
 def _keep_best(out: Path | None, state: LoopState) -> None:
@@ -267,4 +262,4 @@ def validate(
     distributed.all_reduce_sum(sums)
     model.train(was_training)
     elbo, log_px_z, kl_z = (sums / max(len(x), 1)).tolist()
-    return {"elbo": elbo, "log_px_z": log_px_z, "kl": kl_z}
+    return {"elbo": elbo, "log_px_z": log_px_z, "kl_z": kl_z}

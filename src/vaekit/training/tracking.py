@@ -7,7 +7,7 @@ it logs:
 - ``train/loss``: the loss of every step (minus the objective, nats per example), at the global
   step ``(epoch - 1) * steps + step``;
 - ``epoch/<name>``: every number of the epoch's record (``train_elbo``, ``train_log_px_z``,
-  ``train_kl``, ``val_*``, the KL weight ``beta``, ``seconds``) and the learning rate ``lr``;
+  ``train_kl_z``, ``val_*``, the KL weight ``beta``, ``seconds``) and the learning rate ``lr``;
 - every ``images_every`` epochs and at the last one, image data only: 16 samples from the prior
   (seed 0) and the reconstructions of up to 8 held-out ``examples`` (originals above them).
 

@@ -26,7 +26,7 @@ EVALUATION_KEYS = (
     "bits_per_dim",
     "elbo",
     "log_px_z",
-    "kl",
+    "kl_z",
     "active_units",
     "ess_fraction",
     "probe_accuracy",

@@ -84,9 +84,10 @@ def save_mosaic(
     pixels = to_pixels(x, value_range)
     scale = max(1, math.ceil(min_tile / max(pixels.shape[1], 1)))
     mosaic = np.kron(tile(pixels, ncols), np.ones((scale, scale, *([1] * (pixels.ndim - 3)))))
-    path = Path(path)
-    Image.fromarray((mosaic * 255).round().astype(np.uint8)).save(path, format="PNG")
-    return path
+    from vaekit.runs import atomic_write
+
+    image = Image.fromarray((mosaic * 255).round().astype(np.uint8))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def save_rows_png(x: ArrayLike, path: str | Path, title: str = "") -> Path:
@@ -101,10 +102,12 @@ def save_rows_png(x: ArrayLike, path: str | Path, title: str = "") -> Path:
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write ``fig`` as a PNG file at ``path`` and return the path."""
-    path = Path(path)
-    fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight")
-    return path
+    """Write ``fig`` as a PNG file at ``path`` (atomically) and return the path."""
+    from vaekit.runs import atomic_write
+
+    return atomic_write(
+        path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    )
 
 
 def loss_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
@@ -115,7 +118,7 @@ def loss_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
     panels = (
         ("elbo", "ELBO"),
         ("log_px_z", "reconstruction  log p(x|z)"),
-        ("kl", "KL(q(z|x) || p(z))"),
+        ("kl_z", "KL(q(z|x) || p(z))"),
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
         for split, style in (("train", "-"), ("val", "--")):

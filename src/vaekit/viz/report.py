@@ -34,10 +34,8 @@ from torch import Tensor
 
 from vaekit.data import Dataset
 from vaekit.model.vae import VAE
+from vaekit.runs import CONFIG, RunFolder, summarize
 
-REPORT_FILE = "report.html"
-EVALUATION_FILE = "evaluation.json"
-METRICS_FILE = "metrics.jsonl"
 MAX_POINTS = 5000  # latent map: at most this many held-out examples
 
 
@@ -57,20 +55,6 @@ def held_out(data: Dataset) -> tuple[str, Tensor, Tensor | None]:
         if len(x):
             return name, x, y
     raise AssertionError("a Dataset always has training data")  # pragma: no cover
-
-
-def read_history(run: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of ``run/metrics.jsonl`` (empty if there is none)."""
-    path = Path(run) / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def read_evaluation(run: str | Path) -> dict[str, Any] | None:
-    """``run/evaluation.json`` as written by ``vaekit evaluate``, or None."""
-    path = Path(run) / EVALUATION_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def draw_pictures(
@@ -175,18 +159,18 @@ def metrics_rows(
 ) -> list[tuple[str, str]]:
     """The report's metric table: the final epoch, the best epoch, time, and any evaluation."""
     rows: list[tuple[str, str]] = []
-    if history:
-        last = history[-1]
-        score = "val_elbo" if "val_elbo" in last else "train_elbo"
-        best = max(history, key=lambda r: r[score])
-        rows.append(("epochs trained", str(last["epoch"])))
-        rows.append(("training time (s)", f"{sum(r['seconds'] for r in history):.1f}"))
-        for key in ("train_elbo", "train_log_px_z", "train_kl", "val_elbo", "val_log_px_z"):
-            if key in last:
-                rows.append((f"final {key} (nats)", _number(last[key])))
-        if "val_kl" in last:
-            rows.append(("final val_kl (nats)", _number(last["val_kl"])))
-        rows.append((f"best {score} (nats)", f"{_number(best[score])} at epoch {best['epoch']}"))
+    s = summarize(history)
+    if s is not None:
+        rows.append(("epochs trained", str(s.last["epoch"])))
+        rows.append(("training time (s)", f"{s.seconds:.1f}"))
+        for split in ("train", "val"):
+            for term in ("elbo", "log_px_z", "kl_z"):
+                if f"{split}_{term}" in s.last:
+                    rows.append(
+                        (f"final {split}_{term} (nats)", _number(s.last[f"{split}_{term}"]))
+                    )
+        best = f"{_number(s.best[s.score])} at epoch {s.best['epoch']}"
+        rows.append((f"best {s.score} (nats)", best))
     for key, value in flatten(evaluation or {}).items():
         rows.append((f"evaluation: {key}", _number(value)))
     return rows
@@ -263,12 +247,12 @@ def write_report(
     Returns the path of the report.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    history = read_history(out) if history is None else history
-    evaluation = read_evaluation(out) if evaluation is None else evaluation
+    run = RunFolder(out)
+    history = run.history() if history is None else history
+    evaluation = run.evaluation() if evaluation is None else evaluation
     if config is None:
-        path = out / "config.json"
-        config = json.loads(path.read_text()) if path.is_file() else {}
+        config = run.config()["raw"] if (out / CONFIG).is_file() else {}
+    out.mkdir(parents=True, exist_ok=True)
     pictures = draw_pictures(model, data, out, history)
     note = f"Run folder {out.resolve()}, written {time.strftime('%Y-%m-%d %H:%M:%S')}. "
     note += data_line(data, model.config.likelihood) + "."
@@ -276,6 +260,4 @@ def write_report(
         note += f" Test-set likelihood and probes: vaekit evaluate {out}"
     title = f"vaekit run: {data.name}, {model.config.latent_dim}-D latent"
     text = render_html(title, metrics_rows(history, evaluation), config, pictures, out, note)
-    path = out / REPORT_FILE
-    path.write_text(text, encoding="utf-8")
-    return path
+    return run.write_report(text)
