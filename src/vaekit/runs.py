@@ -81,7 +81,7 @@ def _mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, fsync it, rename it over ``path`` and
     fsync the folder: ``path`` holds the old bytes or the new ones, never a mixture. A failure
     (a full disk) removes the temp file and raises :class:`RunWriteError`."""

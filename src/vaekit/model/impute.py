@@ -28,7 +28,8 @@ from vaekit.model.objectives import log_prob_observed
 class ImputingModel(Protocol):
     """What imputation needs of a model (``VAE``): its distributions and its units."""
 
-    config: object
+    @property
+    def config(self) -> object: ...
 
     def qz(self, x: Tensor, y: Tensor | None = None) -> Distribution: ...
     def pz(self) -> Distribution: ...

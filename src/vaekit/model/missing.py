@@ -36,7 +36,7 @@ def check_finite(x: Tensor, name: str, missing: bool) -> None:
     bad = torch.isinf(x) if missing else ~torch.isfinite(x)
     if not bad.any():
         return
-    first = bad.flatten().nonzero()[0].item()
+    first = int(bad.flatten().nonzero()[0].item())
     example, entry = divmod(first, math.prod(x.shape[1:]))
     where = f"example {example}, feature {entry}"
     if not torch.isnan(x.flatten()[first]):

@@ -49,9 +49,8 @@ OPTIM_KEYS = ("step", "exp_avg", "exp_avg_sq")
 
 def sha256(t: Tensor) -> str:
     """The SHA-256 of a tensor's bytes, as safetensors stores them (little-endian, C order)."""
-    return hashlib.sha256(
-        t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
-    ).hexdigest()
+    raw = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()  # no copy
+    return hashlib.sha256(memoryview(raw.data)).hexdigest()
 
 
 def _save(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
