@@ -84,7 +84,7 @@ def test_evaluate_data_writes_only_with_out_and_per_example_keeps_rows(run: dict
                       "--per-example", per_example)  # fmt: skip
     assert "not written" in proc.stdout and not own.exists()
     lines = per_example.read_text().splitlines()
-    assert lines[0] == "row,label,log_px,elbo,log_px_z,kl" and len(lines) == 18
+    assert lines[0] == "row,label,log_px,elbo,log_px_z,kl_z" and len(lines) == 18
     _, y = write_csv(run["tmp"] / "eval.csv", 17, 2)
     assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(17))
     assert [int(line.split(",")[1]) for line in lines[1:]] == y.tolist()

@@ -163,7 +163,7 @@ def _evaluate_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--per-example",
         metavar="FILE.csv",
-        help="also write one line per example: row, label (if any), log_px, elbo, log_px_z, kl "
+        help="also write one line per example: row, label (if any), log_px, elbo, log_px_z, kl_z "
         "(default: off)",
     )
     _run_data_options(p)
