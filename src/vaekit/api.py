@@ -120,11 +120,13 @@ def fit(
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
     """
+    if out is not None:
+        runs.RunFolder(out).check(resume, overwrite)  # read only: before anything is loaded
     if resume:
         if out is None:
             raise ConfigError("resume needs the run folder (out=...)")
         saved = read_config(out)
-        if model is not None and model != saved["model"]:
+        if model is not None and not _same_model(model, saved["model"]):
             raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
         model, train_config = saved["model"], _resumed(saved["train"], train_config)
         if data is None:
@@ -174,6 +176,17 @@ def _resumed(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
     if changed:
         raise ConfigError(f"resume can only change epochs, not {', '.join(changed)}")
     return dataclasses.replace(saved, epochs=given.epochs)
+
+
+def _same_model(given: ModelConfig, saved: ModelConfig) -> bool:
+    """Whether ``given`` asks for the ``saved`` model: the fields training resolves (an ``auto``
+    likelihood, its levels, the MIWAE encoder for missing data) count as asked for."""
+    resolved = {
+        "likelihood": saved.likelihood if given.likelihood == "auto" else given.likelihood,
+        "levels": saved.levels if given.levels is None else given.levels,
+        "mask_input": given.mask_input or saved.mask_input,
+    }
+    return dataclasses.replace(given, **resolved) == saved
 
 
 def write_config(
