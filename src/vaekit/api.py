@@ -181,12 +181,13 @@ def _resumed(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
 def _same_model(given: ModelConfig, saved: ModelConfig) -> bool:
     """Whether ``given`` asks for the ``saved`` model: the fields training resolves (an ``auto``
     likelihood, its levels, the MIWAE encoder for missing data) count as asked for."""
-    resolved = {
-        "likelihood": saved.likelihood if given.likelihood == "auto" else given.likelihood,
-        "levels": saved.levels if given.levels is None else given.levels,
-        "mask_input": given.mask_input or saved.mask_input,
-    }
-    return dataclasses.replace(given, **resolved) == saved
+    resolved = dataclasses.replace(
+        given,
+        likelihood=saved.likelihood if given.likelihood == "auto" else given.likelihood,
+        levels=saved.levels if given.levels is None else given.levels,
+        mask_input=given.mask_input or saved.mask_input,
+    )
+    return resolved == saved
 
 
 def write_config(

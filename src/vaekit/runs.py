@@ -358,13 +358,21 @@ class RunFolder:
 
     def evaluation(self) -> dict[str, Any] | None:
         """evaluation.json as ``vaekit evaluate`` wrote it, or None."""
-        path = self.path / EVALUATION
+        result = self._json_object(EVALUATION)
+        return None if result is None else canonical(result)
+
+    def threshold(self) -> dict[str, Any] | None:
+        """threshold.json as ``vaekit score --calibrate`` wrote it, or None."""
+        return self._json_object(THRESHOLD)
+
+    def _json_object(self, name: str) -> dict[str, Any] | None:
+        path = self.path / name
         if not path.is_file():
             return None
-        result = read_json(path)
-        if not isinstance(result, dict):
+        value = read_json(path)
+        if not isinstance(value, dict):
             raise CheckpointError(f"{path} must hold a JSON object")
-        return canonical(result)
+        return value
 
     def saved_epoch(self) -> int:
         """The last epoch whose training state is saved (0: none): what a resume starts from."""
@@ -388,16 +396,6 @@ class RunFolder:
 
     def write_report(self, text: str) -> Path:
         return write_text(self.path / REPORT, text)
-
-    def threshold(self) -> dict[str, Any] | None:
-        """threshold.json as ``vaekit score --calibrate`` wrote it, or None."""
-        path = self.path / THRESHOLD
-        if not path.is_file():
-            return None
-        value = read_json(path)
-        if not isinstance(value, dict):
-            raise CheckpointError(f"{path} must hold a JSON object")
-        return value
 
     def write_threshold(self, value: dict[str, Any]) -> Path:
         return write_json(self.path / THRESHOLD, value)

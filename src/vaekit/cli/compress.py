@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 def compress(args: argparse.Namespace) -> int:
     """Compress a split of the run's data (or --data) and print the rate beside the -ELBO."""
     from vaekit import api
-    from vaekit.cli.commands import conditions, run_folder
-    from vaekit.cli.console import output_path, table
+    from vaekit.cli.commands import conditions
+    from vaekit.cli.console import output_path, run_folder, table
     from vaekit.cli.rows import select_data
     from vaekit.coding import compress_to
 
@@ -101,8 +101,7 @@ def decompress(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaekit import api
-    from vaekit.cli.commands import run_folder
-    from vaekit.cli.console import UsageError, output_path, writable_folder
+    from vaekit.cli.console import UsageError, output_path, run_folder, writable_folder
     from vaekit.coding import decompress_chunks
 
     model = api.load(run_folder(args.run))

@@ -3,6 +3,7 @@ errors, output paths checked before any work is done, and array writers by file 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from vaekit.errors import VaekitError
+from vaekit.runs import CONFIG
 
 ARRAY_FORMATS = (".npy", ".csv")
 IMAGE_FORMATS = (".png",)
@@ -114,3 +116,19 @@ def write_array(x: np.ndarray, path: Path, columns: list[str] | None = None) -> 
                 np.savetxt(f, flat, delimiter=",", header=header, comments="", fmt="%.7g")
 
     atomic_write(path, write)
+
+
+def progress(args: argparse.Namespace) -> bool | None:
+    """Progress bars: off with --quiet, else on when stderr is a terminal (None lets tqdm users
+    decide by that)."""
+    return False if args.quiet else None
+
+
+def run_folder(path: str | Path) -> Path:
+    """``path`` if it is a vaekit run folder, else a one-line :class:`UsageError`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"no run folder at {path}")
+    if not (path / CONFIG).is_file():
+        raise UsageError(f"{path} is not a vaekit run folder (no {CONFIG})")
+    return path

@@ -17,27 +17,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # numpy and torch load only when a command runs: --help stays fast
     import numpy as np
 
+from vaekit.cli.parsers import at_least  # noqa: E402
+
 RUN_HELP = "run folder written by vaekit train"
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab")
 
 
-def _count(minimum: int) -> Any:
-    """An argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k", type=_count(1), default=1000, help="importance samples (default: 1000)")
+    p.add_argument("--k", type=at_least(1), default=1000, help="importance samples (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors (default: off)")
@@ -65,7 +52,7 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--label-column", help="CSV: name or index of a label column (kept as is)")
     p.add_argument(
         "--draws",
-        type=_count(0),
+        type=at_least(0),
         default=0,
         help="M > 0: M multiple imputations (sampling importance resampling), an extra leading "
         "axis in .npy, an 'imputation' column in .csv (default: 0, the single imputation)",

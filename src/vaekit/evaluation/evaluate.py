@@ -108,7 +108,7 @@ def evaluate(
     with ``probes=False``); and how
     it was computed: ``split``, ``n_examples``, ``k``, ``seed``, ``data_mode``, ``method``.
     ``per_example``: also ``per_example``, lists (N,) of ``log_px``, ``elbo``, ``log_px_z``
-    and ``kl`` per example in the split's order.
+    and ``kl_z`` per example in the split's order.
     Seeded by ``seed``; the caller's global RNG state is left as it was. Under torchrun the
     importance sampling is split across the ranks, rank r drawing with seed + r: the same
     estimator with other draws, so the NLL agrees with one process's within its standard error.
@@ -123,7 +123,6 @@ def evaluate(
         if model.y_dim and y is None:
             raise DataError(f"{data.name} has no labels, which this conditional model needs")
         est = log_likelihood_estimate(model, x, k, batch_size, progress, y=c)
-        kl_dims = diagnostics.mean_kl_per_dim(model, x, batch_size=batch_size, y=c)
         report: dict[str, Any] = {
             "split": split,
             "n_examples": len(x),
@@ -134,28 +133,8 @@ def evaluate(
             else data.kind,
             "method": f"importance sampling, Burda et al. 2015, k={k}, proposal q(z|x)"
             + (", log p(x|y) given the labels" if model.y_dim else ""),
-            "elbo": float(est.elbo.double().mean()),
-            "log_px_z": float(est.log_px_z.double().mean()),
-            "kl_z": float(est.kl_z.double().mean()),
-            **nll_summary(est.log_px),
-            **bits.bits_per_dim(
-                -float(est.log_px.double().mean()),
-                data.n_features,
-                model.config.likelihood,
-                data.kind,
-                data.levels,
-            ),
-            "likelihood": model.config.likelihood,
-            **data.describe(),
-            "ess_fraction": float(est.ess.double().mean() / k),
-            "active_units": diagnostics.active_units(
-                model, x, ACTIVE_UNIT_THRESHOLD, batch_size, y=c
-            ),
-            "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,
-            "kl_per_dim": None if kl_dims is None else kl_dims.tolist(),
-            "recon_error": diagnostics.recon_error(model, x, batch_size, y=c),
-            "recon_error_unit": "squared error per feature of the posterior-mean reconstruction, "
-            "data units squared, mean over features and examples",
+            **_likelihood_terms(model, data, est, k),
+            **_latent_diagnostics(model, x, c, batch_size),
             "probe_accuracy": None,
         }
         if probes and y is not None:
@@ -170,3 +149,37 @@ def evaluate(
                 "kl_z": est.kl_z.tolist(),
             }
     return report
+
+
+def _likelihood_terms(model: VAE, data: Dataset, est: Estimate, k: int) -> dict[str, Any]:
+    """The means of the estimate's terms (nats per example), the NLL with its standard error,
+    bits/dim where they mean something, and what the model and data are."""
+    return {
+        "elbo": float(est.elbo.double().mean()),
+        "log_px_z": float(est.log_px_z.double().mean()),
+        "kl_z": float(est.kl_z.double().mean()),
+        **nll_summary(est.log_px),
+        **bits.bits_per_dim(
+            -float(est.log_px.double().mean()),
+            data.n_features,
+            model.config.likelihood,
+            data.kind,
+            data.levels,
+        ),
+        "likelihood": model.config.likelihood,
+        **data.describe(),
+        "ess_fraction": float(est.ess.double().mean() / k),
+    }
+
+
+def _latent_diagnostics(model: VAE, x: Tensor, c: Tensor | None, batch_size: int) -> dict[str, Any]:
+    """Active units, the KL per latent dimension and the reconstruction error of ``x``."""
+    kl_dims = diagnostics.mean_kl_per_dim(model, x, batch_size=batch_size, y=c)
+    return {
+        "active_units": diagnostics.active_units(model, x, ACTIVE_UNIT_THRESHOLD, batch_size, y=c),
+        "active_unit_threshold": ACTIVE_UNIT_THRESHOLD,
+        "kl_per_dim": None if kl_dims is None else kl_dims.tolist(),
+        "recon_error": diagnostics.recon_error(model, x, batch_size, y=c),
+        "recon_error_unit": "squared error per feature of the posterior-mean reconstruction, "
+        "data units squared, mean over features and examples",
+    }

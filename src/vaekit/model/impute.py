@@ -16,6 +16,7 @@ for missing data sees the zero-filled data and the mask; any other model sees th
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import torch
@@ -36,6 +37,10 @@ class ImputingModel(Protocol):
     def px(self, z: Tensor, y: Tensor | None = None) -> Distribution: ...
     def to_model_space(self, x: Tensor) -> Tensor: ...
     def from_model_space(self, x: Tensor) -> Tensor: ...
+
+
+#: imputation batches keep the (k, B, *shape) decoder output near this many floats (64 MB)
+IMPUTE_BLOCK = 2**24
 
 
 def weights(
@@ -72,3 +77,26 @@ def impute(
         rows = torch.arange(x.shape[0], device=x.device)  # (B,)
         fill = model.from_model_space(x_k[pick, rows])  # (M, B, *shape)
     return torch.where(mask, x, fill)
+
+
+def impute_batches(
+    model: ImputingModel,
+    x: Tensor,
+    k: int,
+    draws: int,
+    c: Tensor | None,
+    batch_size: int,
+    seed: int | None,
+) -> Tensor:
+    """:func:`impute` over ``x`` (N, *shape) in batches of at most ``batch_size`` rows (fewer
+    where k is large: :data:`IMPUTE_BLOCK`), seeded by ``seed`` without touching the global RNG."""
+    shape = x.shape[1:]
+    batch_size = max(1, min(batch_size, IMPUTE_BLOCK // (k * math.prod(shape))))
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        xs = x.split(batch_size)
+        cs = c.split(batch_size) if c is not None else [None] * len(xs)
+        out = [impute(model, xb, k, draws, cb) for xb, cb in zip(xs, cs, strict=True)]
+    return torch.cat(out, dim=1 if draws else 0)

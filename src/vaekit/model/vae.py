@@ -19,6 +19,7 @@ from torch.distributions import Distribution, Independent, Normal
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
 from vaekit.model import estimate, impute
+from vaekit.model.inputs import as_examples
 from vaekit.model.likelihoods import make_likelihood, resolve
 from vaekit.model.missing import check_finite, masked_shape, with_mask
 from vaekit.model.nets import make_networks
@@ -26,8 +27,6 @@ from vaekit.model.objectives import Terms, elbo, iwae, miwae
 from vaekit.model.priors import make_prior
 
 ArrayLike = Tensor | np.ndarray
-#: imputation batches keep the (k, B, *shape) decoder output near this many floats (64 MB)
-IMPUTE_BLOCK = 2**24
 
 
 class VAE(nn.Module):
@@ -226,28 +225,7 @@ class VAE(nn.Module):
         pixels and become k/255, as when data is loaded, so the model sees the same values either
         way.
         """
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-        eight_bit = t.dtype == torch.uint8 and t.numel() > 0 and int(t.max()) > 1
-        t = t.to(device=self.device, dtype=torch.float32)
-        t = t / 255 if eight_bit else t
-        n_features = math.prod(self.shape)
-        if t.ndim >= 1 and t.shape[0] == 0:
-            raise DataError(f"{name} is empty: no examples to process")
-        if tuple(t.shape[1:]) != self.shape:
-            if t.ndim == 2 and t.shape[1] == n_features:
-                t = t.reshape(-1, *self.shape)
-            else:
-                shapes = {f"(N, {', '.join(map(str, self.shape))})", f"(N, {n_features})"}
-                hint = ""
-                if t.ndim == 2 and t.shape[1] == n_features + 1:
-                    hint = (
-                        "; one column too many: if it holds the labels, name it with "
-                        'label_column="NAME" (or its 0-based index)'
-                    )
-                raise DataError(
-                    f"{name} has shape {tuple(t.shape)}, but this model expects "
-                    f"{' or '.join(sorted(shapes))}{hint}"
-                )
+        t = as_examples(x, self.shape, self.device, name)  # (N, *shape) float32
         missing = missing or self.config.mask_input
         check_finite(t, name, missing)
         self.likelihood.check(t[~torch.isnan(t)] if missing else t)
@@ -397,21 +375,13 @@ class VAE(nn.Module):
         resampling. Observed entries are returned unchanged, bit for bit (as float32). Any model
         imputes; one trained on incomplete data (``config.mask_input``) does it best. ``seed``
         makes it repeatable and leaves the global RNG alone. Batches of at most ``batch_size``
-        rows, fewer where k is large (:data:`IMPUTE_BLOCK`).
+        rows, fewer where k is large (:data:`vaekit.model.impute.IMPUTE_BLOCK`).
         """
         if draws < 0 or k < 1:
             raise DataError(f"draws must be >= 0 and k >= 1, got draws={draws}, k={k}")
         x = self.check_data(x, missing=True)
         c = self.condition(y, len(x))
-        batch_size = max(1, min(batch_size, IMPUTE_BLOCK // (k * math.prod(self.shape))))
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = [
-                impute.impute(self, xb, k, draws, cb) for xb, cb in split_batches(x, c, batch_size)
-            ]
-        return torch.cat(out, dim=1 if draws else 0)
+        return impute.impute_batches(self, x, k, draws, c, batch_size, seed)
 
     def score(
         self, x: ArrayLike, method: str | None = None, k: int | None = None, **options: Any

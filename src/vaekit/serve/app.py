@@ -148,6 +148,13 @@ def create_app(explorer: Explorer, host: str = "127.0.0.1") -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(HostGuard, host=host)  # the outermost: checked before the body is read
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app)
+    _add_routes(app, explorer)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Bad input is a 4xx JSON error with the reason, never a 500."""
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, e: DataError) -> JSONResponse:
@@ -159,6 +166,10 @@ def create_app(explorer: Explorer, host: str = "127.0.0.1") -> FastAPI:
         fields = ("loc", "msg", "type")
         detail = [{k: v for k, v in err.items() if k in fields} for err in e.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _add_routes(app: FastAPI, explorer: Explorer) -> None:
+    """The page and the JSON API: each route calls the explorer, the public API's user."""
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -218,8 +229,6 @@ def create_app(explorer: Explorer, host: str = "127.0.0.1") -> FastAPI:
     def interpolate(body: schemas.InterpolateRequest) -> dict[str, Any]:
         """Decoded steps on the line between the latent means of two test examples."""
         return examples(explorer.interpolate(body.a, body.b, body.steps))
-
-    return app
 
 
 def bind(host: str, port: int) -> socket.socket:
