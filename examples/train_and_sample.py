@@ -21,7 +21,9 @@ torch.manual_seed(0)
 x = torch.tensor(load_digits().images / 16, dtype=torch.float32)[:, None]  # (1797, 1, 8, 8)
 x_train, x_test = x[:1500], x[1500:]
 
-model = VAE(ModelConfig(latent_dim=2, hidden=(256,)), shape=(1, 8, 8), kind="grey")
+# the digits' grey values lie on 17 levels k/16: a discretized logistic gives their probabilities
+config = ModelConfig(latent_dim=2, hidden=(256,), likelihood="discretized-logistic", levels=17)
+model = VAE(config, shape=(1, 8, 8), kind="grey")
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 for epoch in range(1, epochs + 1):
     for xb in x_train[torch.randperm(len(x_train))].split(100):  # (B, 1, 8, 8)
