@@ -183,7 +183,7 @@ def test_miwae_is_the_iwae_bound_when_nothing_is_missing():
     z = qz.rsample((5,))  # (k, B, L)
     px = _normal(z @ torch.ones(2, 6), torch.ones(5, 4, 6))
     full = torch.ones_like(x, dtype=torch.bool)
-    a, b = miwae(x, full, qz, pz, px, z), iwae(x, qz, pz, px, z)
+    a, b = miwae(x, qz, pz, px, z, full), iwae(x, qz, pz, px, z)
     for name in ("log_px_z", "kl_z", "elbo", "objective"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name))
 
@@ -197,7 +197,7 @@ def test_miwae_scores_the_observed_entries_only():
     z = qz.rsample((3,))  # (k, B, L)
     mean, scale = z @ torch.randn(2, 6), torch.rand(6) + 0.5  # (k, B, D), (D,)
     px = _normal(mean, scale.expand(3, 4, 6))
-    t = miwae(torch.where(mask, x, torch.nan), mask, qz, pz, px, z)  # NaN where missing
+    t = miwae(torch.where(mask, x, torch.nan), qz, pz, px, z, mask)  # NaN where missing
     assert torch.isfinite(t.objective).all()
     hand = torch.stack(  # log p(x_obs|z) from the observed coordinates' own Normal, per example
         [_normal(mean[:, i, m], scale[m]).log_prob(x[i, m]) for i, m in enumerate(mask)], 1

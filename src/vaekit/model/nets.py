@@ -143,15 +143,15 @@ class ConvDecoder(nn.Module):
 
     def __init__(
         self,
-        shape: Sequence[int],
         z_dim: int,
+        shape: Sequence[int],
         channels: Sequence[int],
         hidden: Sequence[int],
         act: str = "relu",
         y_dim: int = 0,
     ) -> None:
+        c, h, w = image_shape(shape)  # checked before any layer is built
         super().__init__()
-        c, h, w = image_shape(shape)
         sizes = strided_sizes(h, w, len(channels))  # [(H, W), ..., (h, w)]
         self.start = (channels[-1], *sizes[-1])
         self.net = nn.Sequential(
@@ -199,6 +199,6 @@ def make_networks(
         c, h, w = image_shape(shape)
         return (
             ConvEncoder(in_shape, z_dim, channels, hidden, act, y_dim),
-            ConvDecoder((n_params * c, h, w), z_dim, channels, hidden[::-1], act, y_dim),
+            ConvDecoder(z_dim, (n_params * c, h, w), channels, hidden[::-1], act, y_dim),
         )
     raise ConfigError(f"unknown network {network!r}; choose from conv, mlp")

@@ -143,11 +143,11 @@ def iwae(
 
 def miwae(
     x: Tensor,
-    mask: Tensor,
     qz: Distribution,
     pz: Distribution,
     px: Distribution,
     z: Tensor,
+    mask: Tensor,
     dreg: bool = False,
 ) -> Terms:
     """The missing-data importance-weighted bound, MIWAE (Mattei & Frellsen 2019, eq. 4-5):

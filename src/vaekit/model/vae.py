@@ -198,7 +198,7 @@ class VAE(nn.Module):
         if k == 1:
             t = elbo(x, qz, pz, self.px(z, c), z, beta, free_bits, mask)
         elif mask is not None:
-            t = miwae(x, mask, qz, pz, self.px(z, c), z, dreg)
+            t = miwae(x, qz, pz, self.px(z, c), z, mask, dreg)
         else:
             t = iwae(x, qz, pz, self.px(z, c), z, dreg)
         if not self.standardized:
