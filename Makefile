@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/vaekit train --out runs/demo
+	$(VENV)/bin/vaekit train --out runs/demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=15
