@@ -120,7 +120,7 @@ def fit(
     Under torchrun (several processes) every rank calls ``fit`` alike: it joins the process
     group, trains data-parallel (``batch_size`` is the global batch) and only rank 0 writes ``out``.
     """
-    if out is not None:
+    if out is not None and not distributed.launched():  # under torchrun rank 0 checks, below
         runs.RunFolder(out).check(resume, overwrite)  # read only: before anything is loaded
     if resume:
         if out is None:
