@@ -323,7 +323,6 @@ class RunFolder:
             raise RunWriteError(f"cannot create the run folder {self.path}: {e.strerror}") from e
         self.clean()
 
-    # -- readers ------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """``{"model": ModelConfig, "train": TrainConfig, "data": DataConfig, "raw": dict}``
         from config.json, each field checked for its type and bounds."""
@@ -382,7 +381,6 @@ class RunFolder:
             return 0
         return int(checkpoint.read_state_info(self.path)["epoch"])
 
-    # -- writers ------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> Path:
         return write_json(self.path / CONFIG, config)
 
