@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import peak_memory
 import pytest
 import torch
 from safetensors import safe_open
@@ -266,22 +266,21 @@ def run_child(argv: list[str], cwd: Path) -> tuple[int, str, str, int]:
     running after TIMEOUT_S is killed and reported as exit -1 ("hung")."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        command = [sys.executable, "-m", *argv]
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
-        deadline = time.monotonic() + TIMEOUT_S
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                proc.returncode = -1
-                return -1, "", f"hung for {TIMEOUT_S} s", 0
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        report = Path(tempfile.mkdtemp()) / "maxrss"
+        command = peak_memory.measured([sys.executable, "-m", *argv], report)
+        proc = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            proc.wait(TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            peak_memory.kill(proc.pid)
+            proc.wait()
+            return -1, "", f"hung for {TIMEOUT_S} s", 0
         out.seek(0), err.seek(0)
-        return proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss
+        rss = peak_memory.peak_kib(report)
+        shutil.rmtree(report.parent, ignore_errors=True)
+        return proc.returncode, out.read().decode(), err.read().decode(), rss
 
 
 def damaged_run(name: str, base_run: Path, folder: Path) -> tuple[int, str, str, int]:

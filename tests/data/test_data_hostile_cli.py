@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import peak_memory
 import pytest
 from hostile_files import (
     EPS,
@@ -103,22 +104,26 @@ def run_all(commands: dict[str, list[str]], folder: Path) -> dict[str, tuple[int
         while waiting and len(running) < PARALLEL:
             name, cmd = waiting.pop(0)
             err = open(folder / f"{name}.err", "wb")  # noqa: SIM115 - closed when it ends
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+            cmd = peak_memory.measured(cmd, folder / f"{name}.maxrss")
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
+            )
             running[proc.pid] = (name, proc, err, time.monotonic())
         for pid, (name, proc, err, start) in list(running.items()):
             finished, status, usage = os.wait4(pid, os.WNOHANG)
             if finished == 0 and time.monotonic() - start < DEADLINE_S:
                 continue
             if finished == 0:
-                proc.kill()
-                _, status, usage = os.wait4(pid, 0)
+                peak_memory.kill(pid)
+                os.wait4(pid, 0)
                 code = None
             else:
                 code = os.waitstatus_to_exitcode(status)
             proc.returncode = code  # reaped here: Popen must not wait for it again
             err.close()
             stderr = (folder / f"{name}.err").read_text(errors="replace")
-            done[name] = (code, stderr, usage.ru_maxrss * 1024)  # Linux: maxrss in KiB
+            maxrss = peak_memory.peak_kib(folder / f"{name}.maxrss") * 1024  # Linux: KiB
+            done[name] = (code, stderr, maxrss)
             del running[pid]
         time.sleep(0.05)
     return done
