@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VAEKIT_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# A shell that starts a job in the background (`cmd &`, nohup) makes it ignore SIGINT, and an
+# ignored signal stays ignored in every child it starts: the tests that press Ctrl-C on a training
+# would see it ignored. A handler (unlike SIG_IGN) is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
