@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from run_cli import vaekit
 
 from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def vaekit(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "vaekit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,22 +9,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from run_cli import vaekit
 
 from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
 
 Images = Callable[..., tuple[torch.Tensor, torch.Tensor]]  #: conftest.binary_images
-
-
-def vaekit(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "vaekit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
 
 
 @pytest.fixture(scope="module")
