@@ -28,7 +28,7 @@ from vaekit._fast import fpenv
 from vaekit.config import TrainConfig
 from vaekit.errors import ConfigError, TrainingError
 from vaekit.model.vae import VAE, split_batches
-from vaekit.training import checkpoint, distributed
+from vaekit.training import checkpoint, distributed, interrupt
 from vaekit.training.batching import Batch, batches, noise
 from vaekit.training.hooks import Checkpointing, EarlyStopping, Hook, LoopState, Record, Summary
 from vaekit.training.step import Step, kl_weight, make_optimizer
@@ -39,6 +39,7 @@ Data = Tensor | TorchDataset[Any]  #: examples (N, *shape) in memory, or a strea
 
 
 @fpenv.flush_denormals()  # Adam's decaying moments would turn subnormal: see vaekit._fast.fpenv
+@interrupt.interruptible()  # a Ctrl-C swallowed by a finalizer still stops the run
 def train(
     model: VAE,
     x_train: Data,
@@ -100,9 +101,11 @@ def train(
         state.history.append(record)
         for hook in every_epoch:
             hook(state)
+            interrupt.check()
         state.stop = distributed.broadcast(state.stop)  # a stop is decided once, by rank 0
     if config.patience is not None:
         _keep_best(out, state)
+    interrupt.check()
     return state
 
 
@@ -125,6 +128,7 @@ def _epoch(
     )
     start, checked, beta = time.perf_counter(), 0, config.beta
     for i, batch in enumerate(shuffled):
+        interrupt.check()
         beta = kl_weight(epoch, i, steps, config)
         loss, part = step(batch, noise(batch, config.k, model.config.latent_dim), beta)
         with torch.no_grad():
