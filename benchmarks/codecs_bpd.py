@@ -2,13 +2,16 @@
 discretized logistic likelihood beside lossless codecs (PNG, WebP, gzip, bzip2, xz), one run.
 
     OMP_NUM_THREADS=1 VAEKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/codecs_bpd.py \
-        [--epochs 4] [--k 16] [--n-test 2000] [--datasets fashion-mnist,mnist]
+        [--epochs 4] [--k 16] [--n-test 2000] [--datasets fashion-mnist,mnist] [--save DIR]
 
 Data: the official 60,000 training images, and the first ``--n-test`` of the official 10,000 test
 images (all of them with --n-test 10000), 8-bit grey (values k/255), D = 784.
-The VAE: strided conv encoder/decoder (``--channels``, default 16,32; dense 256; latent 32),
-likelihood ``discretized-logistic`` over the 256 levels with a per-pixel location and log-scale
-from the decoder; Adam ``--lr``, batch 128, ``--epochs`` epochs, seed 0. Its figure is the
+The VAE: strided conv encoder/decoder (``--channels``, default 16,32; dense ``--hidden`` 256;
+latent ``--latent-dim`` 32), likelihood ``discretized-logistic`` over the 256 levels with a
+per-pixel location and log-scale from the decoder; Adam ``--lr``, batch 128, ``--epochs`` epochs,
+the learning rate falling exponentially by a factor ``--lr-decay`` over them (1: constant), seed 0.
+``--save DIR`` keeps each model as the run folder DIR/NAME (for ``vaekit score``, ``compress``,
+and ``benchmarks/ood.py`` and ``compress.py``). Its figure is the
 importance-sampled test NLL with ``--k`` samples per image (the IWAE bound L_k: an upper bound on
 the model's true NLL in expectation, so the VAE's true bits/dim are at most this), divided by
 D ln 2: a discrete likelihood over the data's own 256 levels, so these are bits per pixel in the
@@ -31,6 +34,8 @@ import json
 import lzma
 import math
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +46,7 @@ from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
 from vaekit.evaluation.evaluate import log_likelihood_estimate
+from vaekit.training.hooks import LoopState
 
 
 def codec_bits(images: np.ndarray) -> dict[str, float]:
@@ -67,18 +73,24 @@ def codec_bits(images: np.ndarray) -> dict[str, float]:
     return {name: 8 * size / n_dims for name, size in sizes.items()}
 
 
-def vae_bits(
-    name: str, epochs: int, k: int, n_test: int, channels: tuple[int, ...], lr: float
-) -> dict[str, float]:
+def vae_bits(name: str, args: argparse.Namespace) -> dict[str, float]:
     """Train the conv VAE on ``name``; its bits/dim on the first ``n_test`` test images."""
     data = load_dataset(DataConfig(name, data_dir=str(data_dir()), val_fraction=0.0))
     assert data.levels == 256, data.describe()
+    channels = tuple(int(c) for c in args.channels.split(","))
     model_config = ModelConfig(
-        latent_dim=32, network="conv", channels=channels, hidden=(256,), likelihood="auto"
+        latent_dim=args.latent_dim,
+        network="conv",
+        channels=channels,
+        hidden=(args.hidden,),
+        likelihood="auto",
     )
+    epochs, k, n_test = args.epochs, args.k, args.n_test
     start = time.perf_counter()
-    train_config = TrainConfig(epochs=epochs, batch_size=128, lr=lr)
-    model = api.fit(data, model_config, train_config, progress=False)
+    train_config = TrainConfig(epochs=epochs, batch_size=128, lr=args.lr)
+    out = None if args.save is None else Path(args.save) / name
+    decay = lr_decay(args.lr, args.lr_decay, epochs)
+    model = api.fit(data, model_config, train_config, out=out, progress=False, hooks=[decay])
     train_s = time.perf_counter() - start
     assert model.config.likelihood == "discretized-logistic"
     start = time.perf_counter()
@@ -99,6 +111,16 @@ def vae_bits(
     }
 
 
+def lr_decay(lr: float, factor: float, epochs: int) -> Callable[[LoopState], None]:
+    """A hook: after epoch e, the learning rate lr * factor^(-e / epochs)."""
+
+    def hook(state: LoopState) -> None:
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr * factor ** (-state.epoch / epochs)
+
+    return hook
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
@@ -106,6 +128,10 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--channels", default="16,32")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-decay", type=float, default=1.0, help="lr decay over the epochs")
+    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--save", help="keep each model as the run folder SAVE/NAME")
     parser.add_argument("--datasets", default="fashion-mnist,mnist")
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -116,8 +142,7 @@ def main() -> None:
         images = np.round(x_test * 255).astype(np.uint8)  # (n, 28, 28)
         codecs = codec_bits(images)
         print(f"{name} codecs: {json.dumps(codecs)}", flush=True)
-        channels = tuple(int(c) for c in args.channels.split(","))
-        vae = vae_bits(name, args.epochs, args.k, args.n_test, channels, args.lr)
+        vae = vae_bits(name, args)
         best = min(codecs, key=codecs.__getitem__)
         results[name] = {"codecs": codecs, "vae": vae, "best_codec": best}
         print(f"\n{name}: test images {len(images)}, D = {images[0].size}")

@@ -7,11 +7,13 @@ NLL and beside generic codecs, all on the same images in one run.
 ``--model``: a saved model (a ``.safetensors`` file of ``benchmarks/static_mnist_nll.py --save
 DIR`` or ``vaekit.save``, or a run folder) for ``--dataset``: ``binarized-mnist`` (the static
 binarization, a Bernoulli likelihood), or ``mnist`` / ``fashion-mnist`` as 8-bit grey images (a
-Gaussian likelihood). Rates are bits per pixel (bits/dim) of the whole output: vaekit's .vkz file
-with its header and initial bits; gzip -9, bzip2 -9 and xz -9e of one byte a pixel (and, for
-binary images, of the pixels packed 8 a byte, ``np.packbits``); PNG (1-bit or 8-bit grey, Pillow
-``optimize=True``) and WebP lossless (``method=6``), each per image (the sum of the files) and as
-one mosaic of all the images. Published (Townsend et al. 2019, the first 10,000 images...):
+discretized-logistic model, as ``benchmarks/codecs_bpd.py --save DIR`` trains, or a Gaussian one).
+Rates are bits per pixel (bits/dim) of the whole output: vaekit's .vkz file with its header and
+initial bits; gzip -9, bzip2 -9 and xz -9e of one byte a pixel (and, for binary images, of the
+pixels packed 8 a byte, ``np.packbits``); PNG (1-bit or 8-bit grey, Pillow ``optimize=True``) and
+WebP lossless (``method=6``), each per image (the sum of the files) and as one mosaic of all the
+images.
+Published (Townsend et al. 2019, the first 10,000 images...):
 BB-ANS 0.19, bz2 0.25, gzip 0.33, PNG 0.78, WebP 0.44.
 """
 
@@ -117,9 +119,11 @@ def main() -> None:
     with torch.no_grad():
         elbo = torch.stack([model.elbo(x).elbo for _ in range(args.elbo_samples)]).mean()
         nll = -model.log_likelihood(x, k=args.k).mean()
-    # a density on [0, 1] gives the 8-bit level k about density(k / 255) / 255: log2 255 more bits
-    width = 0.0 if binary else math.log2(255)
-    unit = "" if binary else " + log2 255 (a density on 8-bit levels)"
+    # a density on [0, 1] gives the 8-bit level k about density(k / 255) / 255: log2 255 more
+    # bits; a discrete likelihood (Bernoulli, discretized logistic) gives P(x) itself
+    discrete = binary or getattr(model.likelihood, "discrete", False)
+    width = 0.0 if discrete else math.log2(255)
+    unit = "" if discrete else " + log2 255 (a density on 8-bit levels)"
     figures = {
         "vaekit bits-back ANS (.vkz file)": report.bits_per_dim,
         "  of which the stacks less initial bits": report.payload_bits_per_dim,

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.coding import bbans, codec, compress, compress_to, decompress, latent
-from vaekit.config import ModelConfig
+from vaekit.coding import bbans, codec, compress, compress_to, decompress, latent, pixels
+from vaekit.config import ModelConfig, TrainConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.vae import VAE
+from vaekit.training.loop import train
 
 Images = Callable[..., tuple[torch.Tensor, torch.Tensor]]  #: conftest.binary_images
 
@@ -169,10 +170,59 @@ def test_eight_bit_grey_data_under_a_gaussian_likelihood(images: Images) -> None
     neg_elbo = -torch.stack([model.elbo(x).elbo for _ in range(50)]).mean().item()
     expected = neg_elbo / math.log(2) / report.dims + math.log2(255)  # bits/dim
     assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
-    with pytest.raises(DataError, match="8-bit grey data"):
+    with pytest.raises(DataError, match="Gaussian likelihood needs data on 256 levels"):
         compress(model, x + 0.001)
-    with pytest.raises(DataError, match="8-bit grey data"):
+    with pytest.raises(DataError, match="k / 255 for integers k in 0..255"):
         compress(model, k.to(torch.uint8))
+
+
+def level_model(levels: int, images: Images) -> tuple[VAE, torch.Tensor]:
+    """A discretized-logistic model briefly trained on images of ``levels`` levels, and 61
+    other such images (float32 k / (levels - 1))."""
+    torch.manual_seed(0)
+    n = levels - 1
+
+    def grey(count: int, seed: int) -> torch.Tensor:
+        x = images(count, seed=seed)[0]  # 0/1 prototypes with noise
+        k = (torch.round(x * n * 0.8) + torch.randint(0, max(n // 5, 1) + 1, x.shape)).clamp(0, n)
+        return k.float() / n
+
+    config = ModelConfig(latent_dim=3, hidden=(32,), likelihood="discretized-logistic")
+    model = VAE(config, (1, 6, 6), "grey", levels=levels)
+    train(model, grey(300, 1), None, TrainConfig(epochs=20, batch_size=32), progress=False)
+    return model.eval(), grey(61, 12)
+
+
+@pytest.mark.parametrize("levels", [256, 17])
+def test_data_on_levels_under_a_discretized_logistic(levels: int, images: Images) -> None:
+    """8-bit images (and the 17 levels of scikit-learn's digits) are coded with the logistic's
+    own bin masses: the rate is the model's -ELBO, the round trip exact."""
+    model, x = level_model(levels, images)
+    f = io.BytesIO()
+    report = compress_to(model, x, f)
+    restored = decompress(model, f.getvalue())
+    assert restored.dtype == np.float32 and np.array_equal(restored, x.numpy())
+    assert np.array_equal(decompress(model, compress(model, x[:1])), x[:1].numpy())
+    torch.manual_seed(0)
+    neg_elbo = -torch.stack([model.elbo(x).elbo for _ in range(50)]).mean().item()
+    expected = neg_elbo / math.log(2) / report.dims  # bits/dim: no bin-width term
+    assert report.payload_bits_per_dim == pytest.approx(expected, rel=0.03)
+    with pytest.raises(DataError, match=f"discretized-logistic likelihood needs data on {levels}"):
+        compress(model, x + 0.3 / (levels - 1))
+
+
+def test_logistic_table_is_the_likelihoods_level_probabilities(images: Images) -> None:
+    model, x = level_model(256, images)
+    coder = pixels.make_pixels(model.double(), 36)
+    assert isinstance(coder, pixels.LogisticLevels)
+    out = model.decoder(model.encoder(x[:1].double())[0])[0].detach()  # (72,): (2, 1, 6, 6)
+    table = coder.params(out)  # (36, 256)
+    assert table.shape == (36, 256) and np.allclose(table.sum(1), 1.0, atol=1e-12)
+    rounded = torch.from_numpy(latent.quantize(out.numpy())).unflatten(-1, (2, 1, 6, 6))
+    levels = torch.arange(256, dtype=torch.float64)[:, None] / 255  # (256, 1)
+    px = model.likelihood(rounded).base_dist  # batch (1, 6, 6)
+    direct = px.log_prob(levels[:, :, None, None].expand(256, 1, 6, 6)).exp()  # (256, 1, 6, 6)
+    np.testing.assert_allclose(table, direct.reshape(256, 36).T.numpy(), atol=1e-12)
 
 
 def test_unsupported_models_and_data_are_refused(binary_model: VAE, images: Images) -> None:

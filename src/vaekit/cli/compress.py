@@ -24,7 +24,9 @@ def add_parsers(subparsers: Any) -> None:
         description=textwrap.fill(
             "Bits-back ANS coding (Townsend et al. 2019) with the run's model: about the "
             "model's negative ELBO in bits per example. Codes binary (0/1) data under the "
-            "Bernoulli likelihood and 8-bit grey data under the Gaussian one, with the normal, "
+            "Bernoulli likelihood, 8-bit images (and any data on the levels of its likelihood) "
+            "under the discretized logistic, and 8-bit grey data under the Gaussian one, with "
+            "the normal, "
             "mixture or vampprior prior. Needs the compress extra: "
             "pip install 'vaekit[compress]'.",
             98,

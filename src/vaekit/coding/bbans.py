@@ -48,7 +48,7 @@ from vaekit.coding.latent import (
     bucket_mass,
     quantize,
 )
-from vaekit.coding.pixels import BinaryPixels, GreyLevels, make_pixels
+from vaekit.coding.pixels import Pixels, make_pixels
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.priors import GaussianMixture, StandardNormal
 from vaekit.model.vae import VAE
@@ -130,7 +130,7 @@ class Codec:
         # enough bits for the first example's latent whatever q is: about L * latent_bits
         self.initial_words = math.ceil(self.L * latent_bits / 32) + 2
         self.prior = self.latent_prior()
-        self.pixels: BinaryPixels | GreyLevels = make_pixels(self.net, self.D)
+        self.pixels: Pixels = make_pixels(self.net, self.D)
 
     @torch.no_grad()
     def latent_prior(self) -> UniformBuckets | MixtureBuckets:

@@ -1,7 +1,8 @@
 """Lossless compression with a trained model: :func:`compress` and :func:`decompress`.
 
-Binary data under the Bernoulli likelihood, or 8-bit grey data under the Gaussian one, with the
-standard normal or a Gaussian mixture prior (mixture, VampPrior) is coded with bits-back ANS
+Binary data under the Bernoulli likelihood, data on L levels (8-bit images, k / 255) under the
+discretized logistic, or 8-bit grey data under the Gaussian likelihood, with the standard normal
+or a Gaussian mixture prior (mixture, VampPrior) is coded with bits-back ANS
 (:mod:`vaekit.coding.bbans`) into a .vkz file (:mod:`vaekit.coding.container`), chunk by chunk.
 A conditional model's labels are coded too.
 """
@@ -101,9 +102,9 @@ def compress_to(
     y: np.ndarray | Tensor | None = None,
     latent_bits: int = 10,
 ) -> Report:
-    """Compress examples ``x`` (N, ...) (0/1 values for a Bernoulli likelihood, 8-bit grey
-    values k / 255 for a Gaussian one; labels ``y`` (N,) for a conditional model) into the file
-    object ``f``; what it achieved."""
+    """Compress examples ``x`` (N, ...) (0/1 values for a Bernoulli likelihood, values k / (L - 1)
+    on the L levels of a discretized logistic, 8-bit grey values k / 255 for a Gaussian one;
+    labels ``y`` (N,) for a conditional model) into the file object ``f``; what it achieved."""
     flat, a, labels = _check(model, x, y)
     start = time.perf_counter()
     codec = Codec(model, latent_bits)
@@ -133,8 +134,9 @@ def compress(
     model: VAE, x: np.ndarray | Tensor, y: np.ndarray | Tensor | None = None, latent_bits: int = 10
 ) -> bytes:
     """Losslessly compress examples ``x`` (N, ...) with bits-back ANS under ``model`` (Townsend
-    et al. 2019): 0/1 values for a Bernoulli likelihood, 8-bit grey values k / 255 for a Gaussian
-    one: about the model's negative ELBO in bits per example.
+    et al. 2019): 0/1 values for a Bernoulli likelihood, values k / (L - 1) on the L levels of a
+    discretized logistic (8-bit images: k / 255), 8-bit grey values k / 255 for a Gaussian one:
+    about the model's negative ELBO in bits per example.
     A conditional model needs integer labels ``y`` (N,), which are coded too. Returns the .vkz
     bytes; :func:`decompress` with the same model restores ``x`` bit for bit (shape and dtype)."""
     f = io.BytesIO()

@@ -6,6 +6,9 @@ One small class per likelihood the coder supports, chosen by :func:`make_pixels`
 - :class:`GreyLevels`: the Gaussian likelihood on 8-bit grey data (values k / 255), coded as the
   Gaussian's mass on each level's bin [k - 1/2, k + 1/2] / 255, renormalised over the 256 bins
   (constriction's QuantizedGaussian); symbol = k.
+- :class:`LogisticLevels`: the discretized logistic on data of L levels (values k / (L - 1); 8-bit
+  images: 256), coded with its own bin masses (the end bins open), a categorical table of L
+  probabilities per feature; symbol = k. The rate is then the model's own -ELBO.
 
 Each turns the decoder's output for one example into quantized parameters, and pushes or pops
 that example's symbols with them; the same numbers on both sides, as in :mod:`vaekit.coding.latent`.
@@ -21,7 +24,12 @@ from torch import Tensor
 
 from vaekit.coding.latent import GRID_BITS, quantize
 from vaekit.errors import ConfigError, DataError
-from vaekit.model.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from vaekit.model.likelihoods import (
+    LOG_SCALE_MIN,
+    BernoulliLikelihood,
+    DiscretizedLogisticLikelihood,
+    GaussianLikelihood,
+)
 from vaekit.model.vae import VAE
 
 
@@ -54,34 +62,44 @@ class BinaryPixels:
         return coder.decode(c.stream.model.Bernoulli(perfect=False), params)
 
 
-class GreyLevels:
-    """Gaussian p(x|z) discretised to the 256 levels k / 255 of 8-bit data."""
+class _Levels:
+    """Data on ``levels`` equally spaced values k / (levels - 1) in [0, 1]; symbol = k."""
 
     binary = False
     levels = 256
+    likelihood = ""
+
+    def symbols(self, x: np.ndarray) -> np.ndarray:
+        n = self.levels - 1
+        k = np.rint(np.asarray(x, dtype=np.float64) * n)
+        if not np.issubdtype(x.dtype, np.floating) or not np.array_equal(
+            self.restore(k, x.dtype), x
+        ):
+            raise DataError(
+                f"bits-back compression with the {self.likelihood} likelihood needs data on "
+                f"{self.levels} levels: float values k / {n} for integers k in 0..{n}"
+                + (" (8-bit images)" if self.levels == 256 else "")
+            )
+        return k.astype(np.uint8)
+
+    def restore(self, k: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """k / (levels - 1) in ``dtype``, divided in that dtype, as data loaders compute it."""
+        return k.astype(dtype) / np.dtype(dtype).type(self.levels - 1)
+
+    def values(self, k: np.ndarray) -> np.ndarray:
+        """The model-space values (float64) of symbols k, as the encoder sees them."""
+        return k.astype(np.float64) / (self.levels - 1)
+
+
+class GreyLevels(_Levels):
+    """Gaussian p(x|z) discretised to the 256 levels k / 255 of 8-bit data."""
+
+    likelihood = "Gaussian"
 
     def __init__(self, scale: Tensor, D: int) -> None:
         s = quantize(scale.detach().double().numpy().reshape(-1))  # (D,) or (1,)
         s = np.maximum(s, 2.0**-GRID_BITS)  # a positive scale after rounding
         self.std = np.broadcast_to(s * (self.levels - 1), (D,)).copy()  # (D,) in levels
-
-    def symbols(self, x: np.ndarray) -> np.ndarray:
-        k = np.rint(np.asarray(x, dtype=np.float64) * (self.levels - 1))
-        if not np.issubdtype(x.dtype, np.floating) or not np.array_equal(
-            self.restore(k, x.dtype), x
-        ):
-            raise DataError(
-                "bits-back compression with the Gaussian likelihood needs 8-bit grey data: "
-                "float values k / 255 for integers k in 0..255"
-            )
-        return k.astype(np.uint8)
-
-    def restore(self, k: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """k / 255 in ``dtype``, divided in that dtype, as data loaders compute it."""
-        return k.astype(dtype) / np.dtype(dtype).type(self.levels - 1)
-
-    def values(self, k: np.ndarray) -> np.ndarray:
-        return k.astype(np.float64) / (self.levels - 1)
 
     def params(self, out: Tensor) -> np.ndarray:
         """The Gaussian means (D,) in levels, from the decoder's means (D,) on the grid."""
@@ -96,15 +114,54 @@ class GreyLevels:
         return coder.decode(model, params, self.std)
 
 
-def make_pixels(model: VAE, D: int) -> BinaryPixels | GreyLevels:
+class LogisticLevels(_Levels):
+    """Discretized logistic p(x|z) (:class:`~vaekit.model.likelihoods.DiscretizedLogistic`) over
+    its L levels: per feature, the logistic's mass on each level's bin, the end bins open."""
+
+    likelihood = "discretized-logistic"
+
+    def __init__(self, likelihood: DiscretizedLogisticLikelihood) -> None:
+        self.levels, self.offset = likelihood.levels, likelihood.offset
+        n = self.levels - 1
+        self.edges = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # (L - 1,) inner edges
+
+    def params(self, out: Tensor) -> np.ndarray:
+        """The table (D, L) of level probabilities from the decoder's locations and raw
+        log-scales (2, *shape), both rounded to the grid first."""
+        loc, raw = torch.from_numpy(quantize(out.reshape(2, -1).numpy()))  # (D,) each
+        log_scale = LOG_SCALE_MIN + torch.nn.functional.softplus(raw + self.offset)
+        t = (self.edges - loc[:, None]) * torch.exp(-log_scale)[:, None]  # (D, L - 1)
+        cdf = torch.sigmoid(t)  # P(x < edge): the mass of the bins below each inner edge
+        zero, one = torch.zeros(len(t), 1, dtype=t.dtype), torch.ones(len(t), 1, dtype=t.dtype)
+        return torch.diff(cdf, prepend=zero, append=one).clamp_(min=0.0).numpy()  # (D, L)
+
+    def push(self, coder: Any, c: Any, k: np.ndarray, params: np.ndarray) -> None:
+        coder.encode_reverse(k.astype(np.int32), c.stream.model.Categorical(perfect=False), params)
+
+    def pop(self, coder: Any, c: Any, params: np.ndarray) -> np.ndarray:
+        return coder.decode(c.stream.model.Categorical(perfect=False), params)
+
+
+Pixels = BinaryPixels | GreyLevels | LogisticLevels  #: a symbol coder of :func:`make_pixels`
+
+
+def make_pixels(model: VAE, D: int) -> Pixels:
     """The symbol coder for ``model``'s likelihood, or :class:`ConfigError`."""
     if isinstance(model.likelihood, BernoulliLikelihood):
         return BinaryPixels()
+    if isinstance(model.likelihood, DiscretizedLogisticLikelihood) and not model.standardized:
+        if model.likelihood.levels > 256:
+            raise ConfigError(
+                f"bits-back compression codes at most 256 levels a feature; this model's "
+                f"discretized logistic has {model.likelihood.levels}"
+            )
+        return LogisticLevels(model.likelihood)
     if isinstance(model.likelihood, GaussianLikelihood) and not model.standardized:
         return GreyLevels(model.likelihood.scale(), D)
     raise ConfigError(
-        f"bits-back compression supports the Bernoulli likelihood (0/1 data) and the Gaussian "
-        f"one (8-bit grey data); this model has the {model.likelihood.name} likelihood"
+        f"bits-back compression supports the Bernoulli likelihood (0/1 data), the "
+        f"discretized logistic (data on its levels) and the Gaussian one (8-bit grey data); "
+        f"this model has the {model.likelihood.name} likelihood"
         + (" on standardized data" if model.standardized else "")
         + ", which is not supported yet"
     )
