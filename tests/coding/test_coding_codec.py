@@ -135,10 +135,10 @@ def test_mixture_priors_round_trip_near_their_elbo(prior: str, y_dim: int, image
 
 
 def test_mixture_prior_table_is_the_mixture_mass(binary_model: VAE) -> None:
-    edges = torch.special.ndtri(torch.arange(17, dtype=torch.float64) / 16)
     logits = torch.tensor([0.0, 1.0])
     loc, scale = torch.tensor([[0.5, -1.0], [-0.25, 2.0]]), torch.tensor([[1.0, 0.5], [2.0, 0.25]])
-    prior = latent.MixtureBuckets(edges, logits, loc, scale)
+    prior = latent.MixtureBuckets(16, logits, loc, scale)
+    edges = prior.edges[0]  # (17,) dimension 0's
     pi = torch.softmax(logits.double(), 0)
     normal = torch.distributions.Normal(loc.double(), scale.double())  # (K, L)
     cdf = normal.cdf(edges[:, None, None])  # (17, K, L)
@@ -149,6 +149,23 @@ def test_mixture_prior_table_is_the_mixture_mass(binary_model: VAE) -> None:
     mass3 = torch.diff(cdf[:, :, 0], dim=0)[3]  # (K,)
     np.testing.assert_allclose(w, pi * mass3 / (pi * mass3).sum(), atol=1e-4)
     assert torch.equal(prior.step(prior.w0 * 0, 0, 3), prior.w0)  # no mass: start again
+
+
+def test_mixture_buckets_have_equal_marginal_mass_and_follow_the_prior() -> None:
+    """A trained VampPrior puts latents far outside N(0, 1) (|z| near 10): its buckets are the
+    quantiles of each dimension's marginal mixture, so each has mass 1 / B under it, and the
+    centres lie inside their buckets."""
+    logits = torch.tensor([0.0, 0.5, -1.0])
+    loc = torch.tensor([[8.0, -0.5], [-9.0, 0.0], [3.0, 0.2]])  # (K, L)
+    scale = torch.tensor([[0.3, 0.01], [0.5, 0.02], [0.2, 0.05]])
+    prior = latent.MixtureBuckets(64, logits, loc, scale)
+    assert prior.edges.shape == (2, 65) and prior.centres.shape == (2, 64)
+    marginal = torch.einsum("k,lkb->lb", prior.w0, prior.mass.double())  # (L, B)
+    np.testing.assert_allclose(marginal, 1 / 64, atol=1e-9)
+    assert (prior.edges[:, :-1] < prior.centres).all() and (
+        prior.centres < prior.edges[:, 1:]
+    ).all()
+    assert prior.edges[0, 1] < -8 and prior.edges[0, -2] > 7  # the grid reaches the components
 
 
 def test_eight_bit_grey_data_under_a_gaussian_likelihood(images: Images) -> None:

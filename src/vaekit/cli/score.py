@@ -22,7 +22,7 @@ Score every example of --data with a trained model: one CSV row per example in t
   elbo               -ELBO, nats
   nll                -log p(x), importance sampled with --k samples, nats
   bpd                -log2 P(x) of the 8-bit image per dimension (images)
-  complexity         -log2 P(x) minus the image's size as a PNG, bits (Serra et al. 2020)
+  complexity         -log2 P(x) minus the image's DEFLATE size, bits (Serra et al. 2020)
   regret             Likelihood Regret (Xiao et al. 2020): the ELBO gained by re-optimising
                      q(z|x) for each example alone, nats
   complexity+regret  their sum, in bits (images)

@@ -11,10 +11,11 @@ average. The popped z needs bits on the stack before the first example: the *ini
 fixed overhead per chunk that the chunk's examples share. Decompression runs the examples in
 reverse and ends with exactly the initial bits on the stack, which it checks.
 
-The latent is discretised into ``2**latent_bits`` buckets of equal mass under the standard
-normal per dimension (edges Phi^-1(i / B)); q(z|x) is the Gaussian's mass in each bucket, p(z)
-the prior's (uniform for N(0, I), dimension by dimension for a mixture: see
-:mod:`vaekit.coding.latent`); the decoder sees the bucket's centre Phi^-1((i + 1/2) / B).
+The latent is discretised into ``2**latent_bits`` buckets of equal mass under the prior's
+marginal per dimension (for N(0, 1) the edges Phi^-1(i / B)); q(z|x) is the Gaussian's mass in
+each bucket, p(z) the prior's (uniform for N(0, I), dimension by dimension for a mixture: see
+:mod:`vaekit.coding.latent`); the decoder sees the bucket's centre (the marginal's quantile at
+(i + 1/2) / B).
 
 Determinism: coder and decoder must compute bit-identical probabilities. The networks run in
 float64 on one thread, the per-example networks in batches of one on both sides, and every
@@ -124,12 +125,10 @@ class Codec:
         self.shape, self.y_dim = model.shape, model.y_dim
         self.L, self.D = model.config.latent_dim, math.prod(model.shape)
         self.B = 2**latent_bits
-        i = torch.arange(self.B + 1, dtype=torch.float64)
-        self.edges = torch.special.ndtri(i / self.B)  # (B + 1,), -inf .. inf
-        self.centres = torch.special.ndtri((i[:-1] + 0.5) / self.B)  # (B,)
         # enough bits for the first example's latent whatever q is: about L * latent_bits
         self.initial_words = math.ceil(self.L * latent_bits / 32) + 2
         self.prior = self.latent_prior()
+        self.edges, self.centres = self.prior.edges, self.prior.centres  # (L, B + 1), (L, B)
         self.pixels: Pixels = make_pixels(self.net, self.D)
 
     @torch.no_grad()
@@ -140,7 +139,7 @@ class Codec:
         pz = self.net.pz()
         if not isinstance(pz, GaussianMixture):  # pragma: no cover - check_model rules it out
             raise ConfigError(f"the {type(pz).__name__} prior cannot be coded")
-        return MixtureBuckets(self.edges, pz.logits, pz.loc, pz.scale)
+        return MixtureBuckets(self.B, pz.logits, pz.loc, pz.scale)
 
     # -- the model's distributions, as arrays of quantized parameters --------------------------
     def condition(self, y: np.ndarray | None) -> Tensor | None:
@@ -164,7 +163,8 @@ class Codec:
     @torch.no_grad()
     def likelihood_params(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:
         """The quantized parameters (D,) of p(x|z) for one example's latent buckets (L,)."""
-        z = self.centres[torch.from_numpy(z_idx.astype(np.int64))][None]  # (1, L)
+        idx = torch.from_numpy(z_idx.astype(np.int64))  # (L,)
+        z = self.centres.gather(1, idx[:, None]).T  # (1, L)
         return self.pixels.params(self.net.decoder(z, self.condition(y))[0])  # (D,)
 
     def encoder_params(self, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:

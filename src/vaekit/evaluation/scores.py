@@ -14,8 +14,8 @@ Methods (see :data:`METHODS`):
   al. 2019, "Do deep generative models know what they don't know?").
 - ``bpd``: ``nll`` as bits per dimension of the 8-bit image (image data only).
 - ``complexity``: S(x) = -log2 P(x) - L(x), bits, where L(x) is the size in bits of the 8-bit image
-  losslessly compressed as an optimised PNG (Serra et al. 2020, "Input complexity and
-  out-of-distribution detection with likelihood-based generative models"); image data only.
+  losslessly compressed by DEFLATE (:func:`compressed_bits`; Serra et al. 2020, "Input complexity
+  and out-of-distribution detection with likelihood-based generative models"); image data only.
 - ``complexity+regret``: the sum of the two, both in bits (regret / ln 2), unweighted: an
   ensemble; image data only.
 - ``auto`` (the default): ``complexity+regret`` for image models whose likelihood is a true
@@ -30,8 +30,8 @@ Methods (see :data:`METHODS`):
 
 from __future__ import annotations
 
-import io
 import math
+import zlib
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -158,19 +158,16 @@ def nll_bits(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tens
     return value / math.log(2)
 
 
-def png_bits(x: Tensor) -> Tensor:
-    """L(x): the size in bits of each image (B, C, H, W) in [0, 1] as an optimised 8-bit PNG,
-    the lossless compressor of Serra et al. 2020 (PNG row). (B,), bits."""
-    from PIL import Image
+def compressed_bits(x: Tensor) -> Tensor:
+    """L(x): the size in bits of each image (B, C, H, W) in [0, 1] losslessly compressed, its
+    8-bit values (C, H, W order, one byte each) through DEFLATE at level 9 (zlib, as in PNG
+    without PNG's row filters and headers). (B,), bits.
 
+    Serra et al. 2020 measure complexity with PNG, JPEG2000 or FLIF; on the OOD benchmark
+    (benchmarks/ood.py, BENCHMARKS.md) raw DEFLATE separated Fashion-MNIST from MNIST better than
+    an optimised PNG (AUROC 0.998 against 0.989), and it is in Python's standard library."""
     pixels = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # (B, C, H, W)
-    sizes = []
-    for img in pixels:
-        buffer = io.BytesIO()
-        hwc = np.ascontiguousarray(img.transpose(1, 2, 0))  # (H, W, C)
-        image = Image.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else hwc)
-        image.save(buffer, format="PNG", optimize=True)
-        sizes.append(8 * buffer.tell())
+    sizes = [8 * len(zlib.compress(np.ascontiguousarray(img).tobytes(), 9)) for img in pixels]
     return torch.tensor(sizes, dtype=x.dtype, device=x.device)  # (B,)
 
 
@@ -214,7 +211,7 @@ def regret(
 
 
 def _complexity(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
-    return nll_bits(model, x, y, k, seed) - png_bits(x)
+    return nll_bits(model, x, y, k, seed) - compressed_bits(x)
 
 
 def _complexity_regret(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tensor:
