@@ -27,8 +27,9 @@ Score every example of --data with a trained model: one CSV row per example in t
                      q(z|x) for each example alone, nats
   complexity+regret  their sum, in bits (images)
   auto (default)     complexity+regret for images whose likelihood is a true probability of the
-                     8-bit image (gaussian; bernoulli on binary data), else regret: the choice
-                     of the out-of-distribution benchmark (benchmarks/ood.py, BENCHMARKS.md)
+                     8-bit image (discretized logistic, gaussian; bernoulli on binary data),
+                     else regret: the choice of the out-of-distribution benchmark
+                     (benchmarks/ood.py, BENCHMARKS.md)
 --data: a dataset name scores its test split; a file scores every row in file order; without
 --data, the run's own test split.
 --calibrate val sets a threshold at --fpr false positives on the run's validation split, saves
