@@ -120,3 +120,19 @@ def test_a_digits_run_compresses_its_own_test_split(tmp_path: Path) -> None:
     assert np.array_equal(np.load(npy), x)
     with Image.open(tmp_path / "png" / "00000.png") as im:
         assert np.array_equal(np.asarray(im), np.rint(x[0, 0] * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_a_kill_while_writing_leaves_no_partial_file(
+    run: tuple[Path, np.ndarray], command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 after the output is written but before it takes its name: nothing under the
+    name (the test hook of vaekit.runs signals the process at that instant)."""
+    folder, _ = run
+    out = folder / ("killed.vkz" if command == "compress" else "killed.npy")
+    monkeypatch.setenv("VAEKIT_FAULT_AT", f"{out.name}:written:1:KILL")
+    if command == "compress":
+        proc = vaekit("compress", folder / "run", "--data", folder / "x.npy", "--out", out)
+    else:
+        proc = vaekit("decompress", folder / "run", folder / "x.vkz", "--out", out)
+    assert proc.returncode == -9 and not out.exists()

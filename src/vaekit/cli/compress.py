@@ -70,6 +70,7 @@ def compress(args: argparse.Namespace) -> int:
     from vaekit.cli.console import output_path, run_folder, table
     from vaekit.cli.rows import select_data
     from vaekit.coding import compress_to
+    from vaekit.runs import atomic_write
 
     run = run_folder(args.run)
     model, saved = api.load(run), api.read_config(run)
@@ -77,12 +78,14 @@ def compress(args: argparse.Namespace) -> int:
     out = output_path(args.out, (".vkz",))
     x, y = data.split(split)
     y = conditions(model, y, data)
-    try:
-        with open(out, "wb") as f:
-            report = compress_to(model, x, f, y, args.latent_bits)
-    except BaseException:
-        out.unlink(missing_ok=True)  # no half-written file left behind
-        raise
+    reports = []
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            reports.append(compress_to(model, x, f, y, args.latent_bits))
+
+    atomic_write(out, write)  # never a half-written file under the name, even after kill -9
+    report = reports[0]
     neg_elbo = -float(model.elbo(x, y=y).elbo.mean()) / math.log(2) / report.dims
     if not args.quiet:
         rows = [
@@ -103,8 +106,15 @@ def decompress(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaekit import api
-    from vaekit.cli.console import UsageError, output_path, run_folder, writable_folder
+    from vaekit.cli.console import (
+        UsageError,
+        output_path,
+        run_folder,
+        writable_folder,
+        write_array,
+    )
     from vaekit.coding import decompress_chunks
+    from vaekit.runs import atomic_write
 
     model = api.load(run_folder(args.run))
     out = output_path(args.out, (".npy",))
@@ -113,24 +123,24 @@ def decompress(args: argparse.Namespace) -> int:
         header, chunks = decompress_chunks(model, f)
         if png is not None and image_hw(header.shape) is None:
             raise UsageError(f"--png-dir needs image data, not examples of shape {header.shape}")
-        x = np.lib.format.open_memmap(
-            out, mode="w+", dtype=np.dtype(header.dtype), shape=(header.count, *header.shape)
-        )
-        labels, at = [], 0
-        try:
+        labels: list[int] = []
+
+        def write(tmp: str) -> None:  # streamed chunk by chunk into the array on disk
+            shape = (header.count, *header.shape)
+            x = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(header.dtype), shape=shape)
+            at = 0
             for xc, yc in chunks:
                 x[at : at + len(xc)] = xc
                 if png is not None:
                     write_pngs(xc, png, at, binary=binary_images(model))
-                labels += [] if yc is None else list(yc)
+                labels.extend([] if yc is None else list(yc))
                 at += len(xc)
             x.flush()
-        except BaseException:
             del x
-            out.unlink(missing_ok=True)  # no half-restored array left behind
-            raise
+
+        atomic_write(out, write)  # never a half-restored array under the name
     if labels:
-        np.save(out.with_suffix(".labels.npy"), np.asarray(labels, dtype=np.int64))
+        write_array(np.asarray(labels, dtype=np.int64), out.with_suffix(".labels.npy"))
     if not args.quiet:
         print(f"restored {header.count} examples of shape {header.shape} into {out}")
     return 0
