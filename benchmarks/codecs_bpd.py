@@ -34,19 +34,17 @@ import json
 import lzma
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import data_dir, machine
+from common import data_dir, lr_decay, machine
 from PIL import Image, features
 
 from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
 from vaekit.data import DataConfig, load_dataset
 from vaekit.evaluation.evaluate import log_likelihood_estimate
-from vaekit.training.hooks import LoopState
 
 
 def codec_bits(images: np.ndarray) -> dict[str, float]:
@@ -109,16 +107,6 @@ def vae_bits(name: str, args: argparse.Namespace) -> dict[str, float]:
         "eval_seconds": time.perf_counter() - start,
         "final_train_elbo": model.history[-1]["train_elbo"],
     }
-
-
-def lr_decay(lr: float, factor: float, epochs: int) -> Callable[[LoopState], None]:
-    """A hook: after epoch e, the learning rate lr * factor^(-e / epochs)."""
-
-    def hook(state: LoopState) -> None:
-        for group in state.optimizer.param_groups:
-            group["lr"] = lr * factor ** (-state.epoch / epochs)
-
-    return hook
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -131,3 +131,13 @@ def gemm_adam_seconds(
 
 def median(xs: Sequence[float]) -> float:
     return statistics.median(xs)
+
+
+def lr_decay(lr: float, factor: float, epochs: int) -> Callable[..., None]:
+    """A training hook: after epoch e, the learning rate lr * factor^(-e / epochs)."""
+
+    def hook(state) -> None:  # a vaekit.training.hooks.LoopState
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr * factor ** (-state.epoch / epochs)
+
+    return hook

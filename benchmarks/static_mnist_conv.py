@@ -20,7 +20,7 @@ import json
 import time
 
 import torch
-from common import data_dir, machine
+from common import data_dir, lr_decay, machine
 
 from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig
@@ -48,16 +48,21 @@ def main() -> None:
         components=args.components,
     )
 
-    def decay(state: LoopState) -> None:  # 1e-3 -> 1e-4 over the epochs, and a progress line
-        for group in state.optimizer.param_groups:
-            group["lr"] = 1e-3 * 10 ** (-state.epoch / args.epochs)
+    def show(state: LoopState) -> None:  # a progress line per epoch
         print(state.history[-1], flush=True)
 
     train_config = TrainConfig(
         epochs=args.epochs, batch_size=100, lr=1e-3, patience=8, warmup=args.warmup
     )
     start = time.perf_counter()
-    model = api.fit(data, model_config, train_config, progress=False, hooks=[decay], out=args.out)
+    model = api.fit(
+        data,
+        model_config,
+        train_config,
+        progress=False,
+        hooks=[lr_decay(1e-3, 10, args.epochs), show],
+        out=args.out,
+    )
     seconds = time.perf_counter() - start
     torch.manual_seed(0)
     with torch.no_grad():

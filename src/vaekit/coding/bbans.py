@@ -127,8 +127,7 @@ class Codec:
         self.B = 2**latent_bits
         # enough bits for the first example's latent whatever q is: about L * latent_bits
         self.initial_words = math.ceil(self.L * latent_bits / 32) + 2
-        self.prior = self.latent_prior()
-        self.edges, self.centres = self.prior.edges, self.prior.centres  # (L, B + 1), (L, B)
+        self.prior = self.latent_prior()  # with the buckets' edges (L, B + 1), centres (L, B)
         self.pixels: Pixels = make_pixels(self.net, self.D)
 
     @torch.no_grad()
@@ -158,13 +157,13 @@ class Codec:
     def posterior_table(self, params: np.ndarray) -> np.ndarray:
         """q(z|x) over the buckets, (L, B), from one example's quantized params (2, L)."""
         loc, log_var = torch.from_numpy(params)  # (L,), (L,)
-        return bucket_mass(self.edges, loc, log_var).numpy()
+        return bucket_mass(self.prior.edges, loc, log_var).numpy()
 
     @torch.no_grad()
     def likelihood_params(self, z_idx: np.ndarray, y: np.ndarray | None) -> np.ndarray:
         """The quantized parameters (D,) of p(x|z) for one example's latent buckets (L,)."""
         idx = torch.from_numpy(z_idx.astype(np.int64))  # (L,)
-        z = self.centres.gather(1, idx[:, None]).T  # (1, L)
+        z = self.prior.centres.gather(1, idx[:, None]).T  # (1, L)
         return self.pixels.params(self.net.decoder(z, self.condition(y))[0])  # (D,)
 
     def encoder_params(self, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:

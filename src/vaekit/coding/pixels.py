@@ -25,7 +25,6 @@ from torch import Tensor
 from vaekit.coding.latent import GRID_BITS, quantize
 from vaekit.errors import ConfigError, DataError
 from vaekit.model.likelihoods import (
-    LOG_SCALE_MIN,
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
     GaussianLikelihood,
@@ -121,18 +120,18 @@ class LogisticLevels(_Levels):
     likelihood = "discretized-logistic"
 
     def __init__(self, likelihood: DiscretizedLogisticLikelihood) -> None:
-        self.levels, self.offset = likelihood.levels, likelihood.offset
+        self.module, self.levels = likelihood, likelihood.levels
         n = self.levels - 1
         self.edges = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # (L - 1,) inner edges
 
     def params(self, out: Tensor) -> np.ndarray:
-        """The table (D, L) of level probabilities from the decoder's locations and raw
-        log-scales (2, *shape), both rounded to the grid first."""
-        loc, raw = torch.from_numpy(quantize(out.reshape(2, -1).numpy()))  # (D,) each
-        log_scale = LOG_SCALE_MIN + torch.nn.functional.softplus(raw + self.offset)
-        t = (self.edges - loc[:, None]) * torch.exp(-log_scale)[:, None]  # (D, L - 1)
-        cdf = torch.sigmoid(t)  # P(x < edge): the mass of the bins below each inner edge
-        zero, one = torch.zeros(len(t), 1, dtype=t.dtype), torch.ones(len(t), 1, dtype=t.dtype)
+        """The table (D, L) of level probabilities from the decoder's output (2 * D,) (each
+        feature's location and raw log-scale), rounded to the grid first."""
+        rounded = torch.from_numpy(quantize(out.numpy()))
+        px = self.module(rounded.unflatten(-1, self.module.param_shape)).base_dist
+        loc, log_scale = px.loc.reshape(-1, 1), px.log_scale.reshape(-1, 1)  # (D, 1) each
+        cdf = torch.sigmoid((self.edges - loc) * torch.exp(-log_scale))  # (D, L - 1): P(x < edge)
+        zero, one = torch.zeros_like(loc), torch.ones_like(loc)
         return torch.diff(cdf, prepend=zero, append=one).clamp_(min=0.0).numpy()  # (D, L)
 
     def push(self, coder: Any, c: Any, k: np.ndarray, params: np.ndarray) -> None:
