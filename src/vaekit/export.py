@@ -16,7 +16,6 @@ The batch size B is dynamic. ``"torchscript"`` writes ``encoder.pt`` and ``decod
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vaekit import runs
 from vaekit.errors import ConfigError
 from vaekit.extras import require
 from vaekit.model.likelihoods import GaussianLikelihood
@@ -131,7 +131,7 @@ def export(model: VAE, out: str | Path, fmt: str = "onnx") -> Path:
             _onnx(module, inputs[net], net, path)
         else:
             _torchscript(module, inputs[net], path)
-    (out / CARD_FILE).write_text(json.dumps(card(model, fmt), indent=2) + "\n")
+    runs.write_json(out / CARD_FILE, card(model, fmt))
     return out
 
 
@@ -167,11 +167,11 @@ def _onnx(module: nn.Module, args: tuple[Tensor, ...], net: str, path: Path) -> 
         log.setLevel(level)
     if program is None:  # pragma: no cover - dynamo=True always returns the program
         raise RuntimeError("torch.onnx.export returned no program")
-    program.save(str(path))
+    runs.atomic_write(path, program.save)
 
 
 def _torchscript(module: nn.Module, args: tuple[Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notice
         traced = torch.jit.trace(module, args)
-    traced.save(str(path))
+    runs.atomic_write(path, traced.save)

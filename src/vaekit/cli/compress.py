@@ -6,6 +6,7 @@ Only argparse is imported at the top, so ``vaekit --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import textwrap
 from pathlib import Path
@@ -166,8 +167,11 @@ def write_pngs(x: Any, folder: Path, start: int, binary: bool) -> None:
     import numpy as np
     from PIL import Image
 
+    from vaekit.runs import atomic_write
+
     for i, xi in enumerate(x):
         h, w = image_hw(xi.shape)  # type: ignore[misc]
         a = np.asarray(xi, dtype=np.float64).reshape(h, w)
         pixels = a.astype(bool) if binary else np.rint(a * 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{start + i:05d}.png")
+        image = Image.fromarray(pixels)
+        atomic_write(folder / f"{start + i:05d}.png", functools.partial(image.save, format="PNG"))

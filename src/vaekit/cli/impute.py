@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import textwrap
 from pathlib import Path
@@ -154,29 +155,33 @@ def write_table(table: Table, values: np.ndarray, out: Path, draws: int) -> None
     """Write the completed ``values`` (N, D) or (M, N, D): only missing entries take new values."""
     import numpy as np
 
+    from vaekit.cli.console import write_array
+    from vaekit.runs import write_text
+
     stack = values if draws else values[None]  # (M, N, D)
     missing = np.isnan(table.x)  # (N, D)
     if out.suffix.lower() == ".npy":
         base = table.x if table.original is None else table.original  # as stored
         fill = stack.reshape(len(stack), *base.shape).astype(base.dtype)  # (M, *stored shape)
         full = np.where(np.isnan(base), fill, base)
-        np.save(out, full if draws else full[0])
+        write_array(full if draws else full[0], out)
         return
     rows = table.rows or [[repr(float(v)) for v in r] for r in table.x]
     header = rows[0] if table.rows and len(rows) == len(table.x) + 1 else None
     body = rows[1:] if header else rows
-    with open(out, "w", newline="") as f:
-        writer = csv.writer(f)
-        if header or draws:
-            names = header or [f"v{j}" for j in range(len(body[0]))]
-            writer.writerow((["imputation"] if draws else []) + list(names))
-        for m, filled in enumerate(stack):
-            for i, cells in enumerate(body):
-                cells = list(cells)
-                for d, j in enumerate(table.columns):
-                    if missing[i, d]:
-                        cells[j] = str(np.float32(filled[i, d]))
-                writer.writerow(([str(m + 1)] if draws else []) + cells)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    if header or draws:
+        names = header or [f"v{j}" for j in range(len(body[0]))]
+        writer.writerow((["imputation"] if draws else []) + list(names))
+    for m, filled in enumerate(stack):
+        for i, cells in enumerate(body):
+            cells = list(cells)
+            for d, j in enumerate(table.columns):
+                if missing[i, d]:
+                    cells[j] = str(np.float32(filled[i, d]))
+            writer.writerow(([str(m + 1)] if draws else []) + cells)
+    write_text(out, text.getvalue())
 
 
 def inpaint(args: argparse.Namespace) -> int:
@@ -187,6 +192,7 @@ def inpaint(args: argparse.Namespace) -> int:
 
     from vaekit.cli.commands import load_run
     from vaekit.cli.console import UsageError, writable_folder
+    from vaekit.runs import atomic_write
     from vaekit.viz import plots
 
     out = writable_folder(Path(args.out))
@@ -199,7 +205,8 @@ def inpaint(args: argparse.Namespace) -> int:
     restored = model.impute(x_damaged, k=args.k, seed=args.seed).cpu()  # (N, C, H, W)
     pixels = (plots.to_pixels(restored, (0.0, 1.0)) * 255).round().astype(np.uint8)
     for i, image in enumerate(pixels):  # (H, W) or (H, W, 3), the images' own size
-        Image.fromarray(image).save(out / f"restored_{i:04d}.png", format="PNG")
+        png = Image.fromarray(image)
+        atomic_write(out / f"restored_{i:04d}.png", functools.partial(png.save, format="PNG"))
     before = torch.nan_to_num(x_damaged, nan=0.5)  # damage shown grey
     n = len(x)
     plots.save_mosaic(torch.cat([before, restored]), out / "before_after.png", n, (0.0, 1.0))

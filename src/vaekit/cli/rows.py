@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from vaekit import runs
 from vaekit.cli import options
 from vaekit.cli.console import UsageError, csv_cell
 from vaekit.data import DataConfig, Dataset, load_dataset
@@ -75,5 +76,5 @@ def write_per_example(
             cells.append(csv_cell(classes[label]) if classes else str(label))
         cells += [f"{rows[key][i]:.7g}" for key in keys]
         lines.append(",".join(cells))
-    path.write_text("\n".join(lines) + "\n")
+    runs.write_text(path, "\n".join(lines) + "\n")
     return f"wrote {len(lines) - 1} per-example rows to {path}"

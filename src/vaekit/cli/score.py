@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vaekit import runs
 from vaekit.evaluation import methods as scoring
 from vaekit.evaluation import threshold as thresholds
 
@@ -229,11 +231,12 @@ def write_csv(
     n = len(next(iter(columns.values())))
     header = ["index", *(["label"] if y is not None else []), *columns]
     header += ["outlier"] if outlier is not None else []
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for i in range(n):
-            row: list[Any] = [i, *([int(y[i])] if y is not None else [])]
-            row += [f"{columns[m][i]:.7g}" for m in columns]
-            row += [int(outlier[i])] if outlier is not None else []
-            w.writerow(row)
+    text = io.StringIO()
+    w = csv.writer(text)
+    w.writerow(header)
+    for i in range(n):
+        row: list[Any] = [i, *([int(y[i])] if y is not None else [])]
+        row += [f"{columns[m][i]:.7g}" for m in columns]
+        row += [int(outlier[i])] if outlier is not None else []
+        w.writerow(row)
+    runs.write_text(path, text.getvalue())

@@ -19,6 +19,7 @@ import numpy as np
 from vaekit.data.npy import check_memory
 from vaekit.data.regular import open_regular
 from vaekit.errors import DataError, DataNotFoundError
+from vaekit.runs import atomic_write
 
 # IDX type code -> numpy dtype (multi-byte types are big-endian)
 _DTYPES: dict[int, np.dtype] = {
@@ -112,4 +113,5 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     header = struct.pack(">HBB", 0, codes[dtype], array.ndim)
     header += struct.pack(f">{array.ndim}I", *array.shape)
     data = header + np.ascontiguousarray(array, dtype=dtype).tobytes()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    payload = gzip.compress(data) if path.suffix == ".gz" else data
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))

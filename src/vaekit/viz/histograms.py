@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from vaekit.runs import atomic_write
+
 
 def scores_figure(
     groups: dict[str, np.ndarray], method: str, threshold: float | None = None, bins: int = 50
@@ -38,5 +40,5 @@ def save_scores_png(
 ) -> Path:
     """Write :func:`scores_figure` as a PNG file at ``path``."""
     path = Path(path)
-    scores_figure(groups, method, threshold).savefig(path, format="png", dpi=100)
-    return path
+    figure = scores_figure(groups, method, threshold)
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vaekit import runs
 from vaekit.config import to_dict
 from vaekit.model.vae import VAE
 from vaekit.viz import plots
@@ -131,5 +132,4 @@ def write(
         )
         curves = CURVES_FILE
     path = folder / CARD_FILE
-    path.write_text(render(model, config, history, evaluation, curves))
-    return path
+    return runs.write_text(path, render(model, config, history, evaluation, curves))
