@@ -66,3 +66,29 @@ def test_a_safetensors_file_gets_no_card(tmp_path, small_model):
     x = np.zeros((1, 1, 4, 4), dtype=np.float32)
     loaded = vaekit.load(tmp_path / "m.safetensors")
     torch.testing.assert_close(loaded.encode(x), small_model.encode(x))
+
+
+def test_nested_evaluation_values_are_rows_with_formatted_numbers(tmp_path, small_model):
+    run = tmp_path / "run"
+    run.mkdir()
+    probes = {"vae_logistic": 0.3277777777777778, "vae_knn": 0.41, "n_test": 180}
+    evaluation = {"nll": 12.345678, "probe_accuracy": probes}
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    vaekit.save(small_model, run)
+    text = (run / "README.md").read_text()
+    assert "| probe_accuracy.vae_logistic | 0.3278 |" in text
+    assert "| probe_accuracy.vae_knn | 0.41 |" in text
+    assert "| probe_accuracy.n_test | 180 |" in text and "| nll | 12.35 |" in text
+    assert "{" not in text.partition("## Evaluation")[2]
+
+
+def test_cells_flatten_deeper_mappings_and_inline_them_in_lists():
+    table = model_card._table(
+        [("a", {"b": {"c": 1.23456, "d": None}, "e": {}}), ("f", [{"g": 0.5}])]
+    )
+    assert table.splitlines()[2:] == [
+        "| a.b.c | 1.235 |",
+        "| a.b.d | - |",
+        "| a.e | - |",
+        "| f | g: 0.5 |",
+    ]

@@ -12,9 +12,11 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "export",
         help="write the encoder and decoder as ONNX or TorchScript, with a JSON card",
-        description="Write RUN's encoder (x -> posterior mean and log-variance) and decoder "
-        "(z -> the parameters of p(x|z)) with a dynamic batch size, and card.json (shapes, "
-        "likelihood, standardisation, how to sample). ONNX needs the export extra: "
+        description="Write RUN's encoder (x -> posterior mean and log-variance; NaN marks a "
+        "missing entry for a model trained on incomplete data) and decoder (z -> the parameters "
+        "of p(x|z)) with a dynamic batch size, and card.json (shapes, likelihood, "
+        "standardisation, numpy recipes for the mean and a sample). All or nothing: a failed "
+        "export leaves --out as it was. ONNX needs the export extra: "
         "pip install 'vaekit[export]'.",
     )
     p.add_argument("run", metavar="RUN", help="run or model folder, or a .safetensors file")
@@ -26,7 +28,12 @@ def add_parser(subparsers: Any) -> None:
         help="onnx (encoder.onnx, decoder.onnx) or torchscript (encoder.pt, decoder.pt) "
         "(default: onnx)",
     )
-    p.add_argument("--out", metavar="DIR", help="folder to write (default: RUN/export-FORMAT)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder to write: new, empty or a previous export's, which is replaced "
+        "(default: RUN/export-FORMAT)",
+    )
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
 

@@ -36,8 +36,20 @@ EVALUATION_KEYS = (
 
 def _table(rows: Sequence[tuple[str, Any]], head: tuple[str, str] = ("name", "value")) -> str:
     lines = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in _flat(rows)]
     return "\n".join(lines)
+
+
+def _flat(rows: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``rows`` with each nested mapping spread into rows of its own, named ``key.inner``
+    (``probe_accuracy.vae_logistic``)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in rows:
+        if isinstance(value, Mapping) and value:
+            out += _flat([(f"{key}.{k}", v) for k, v in value.items()])
+        else:
+            out.append((key, value))
+    return out
 
 
 def _cell(value: Any) -> str:
@@ -45,6 +57,8 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, list | tuple):
         return ", ".join(_cell(v) for v in value)
+    if isinstance(value, Mapping):  # inside a list: inline, its numbers formatted alike
+        return ", ".join(f"{_cell(k)}: {_cell(v)}" for k, v in value.items()) or "-"
     return "-" if value is None else str(value).replace("|", "\\|")
 
 
