@@ -164,3 +164,22 @@ def test_metadata_claiming_a_huge_model_is_refused_before_allocating(tmp_path):
     with pytest.raises(CheckpointError, match="its model's is F32 \\[60000, 16\\]"):
         checkpoint.load_model(tmp_path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+
+
+def test_a_training_state_from_another_run_is_refused(tmp_path):
+    """The same model trained with another learning rate: its state copied into this run is
+    refused, naming the setting, before anything is written."""
+    from vaekit.config import TrainConfig
+    from vaekit.training.loop import train
+
+    _, x, config = _trained(tmp_path / "a", 2)
+    other = TrainConfig(epochs=2, batch_size=20, seed=3, lr=0.01)
+    train(_model(), x, None, other, out=tmp_path / "b")
+    (tmp_path / "b" / runs.STATE).replace(tmp_path / "a" / runs.STATE)
+    model_before = (tmp_path / "a" / runs.MODEL).read_bytes()
+    longer = TrainConfig(epochs=3, batch_size=20, seed=3)
+    with pytest.raises(CheckpointError, match=r"another run: trained with lr = 0\.01.* 0\.001"):
+        train(_model(), x, None, longer, out=tmp_path / "a", resume=True)
+    assert (tmp_path / "a" / runs.MODEL).read_bytes() == model_before
+    state = train(_model(), x, None, other, out=tmp_path / "a", resume=True)  # its own settings
+    assert state.epoch == 2

@@ -253,3 +253,17 @@ def test_gradient_clipping_bounds_each_step(binary_data, monkeypatch):
     norms.clear()
     train(_model(), binary_data, None, TrainConfig(epochs=1, batch_size=32))
     assert max(norms) > 0.5  # without clipping the same steps are larger
+
+
+def test_a_run_that_stopped_early_trains_no_further_on_resume(binary_data, tmp_path):
+    """The stop is saved with the epoch: a resume (after a kill during the final best-weights
+    write, say) ends where the uninterrupted run ended, with its best weights."""
+    cfg = TrainConfig(epochs=40, batch_size=32, lr=1e-2, patience=2)
+    done = train(_model(), binary_data, binary_data[:32], cfg, out=tmp_path)
+    assert done.stop and done.epoch < 40
+    final = checkpoint.load_model(tmp_path).state_dict()
+    checkpoint.save_model(_model(seed=5), tmp_path)  # as if killed before the best was written
+    again = train(_model(), binary_data, binary_data[:32], cfg, out=tmp_path, resume=True)
+    assert again.epoch == done.epoch and again.history == done.history
+    resumed = checkpoint.load_model(tmp_path).state_dict()
+    assert all(torch.equal(resumed[k], v) for k, v in final.items())

@@ -16,9 +16,11 @@ bits) raises :class:`CorruptFileError`; a file made with another model :class:`M
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import math
 import struct
 import zlib
 from collections.abc import Iterator
@@ -27,11 +29,14 @@ from typing import BinaryIO
 
 import numpy as np
 
+from vaekit import runs
 from vaekit.errors import CheckpointError, DataError
 from vaekit.model.vae import VAE
 
 MAGIC, CHUNK, END = b"VKZ1", b"CHNK", b"VEND"
 VERSION = 1
+MAX_VALUES = 1 << 26  #: values per example a header may claim (the image readers' limit)
+MAX_TOTAL = 1 << 40  #: values in all a header may claim (decompress sizes its output by it)
 
 
 class CorruptFileError(DataError):
@@ -93,11 +98,43 @@ def read_header(f: BinaryIO) -> Header:
     if struct.unpack("<I", _read(f, 4, "header"))[0] != zlib.crc32(text):
         raise CorruptFileError("the .vkz header is corrupt (CRC-32 mismatch)")
     try:
-        raw = json.loads(text)
-        raw["shape"] = tuple(raw["shape"])
-        return Header(**raw)
-    except (ValueError, TypeError) as e:
-        raise CorruptFileError(f"the .vkz header is corrupt: {e}") from e
+        header: Header = runs.checked(Header, json.loads(text), "the .vkz header")
+    except (ValueError, RecursionError) as e:  # not JSON, nested too deeply, huge integers
+        raise CorruptFileError(f"the .vkz header is corrupt: {e}") from None
+    except CheckpointError as e:  # a field of the wrong type or out of bounds
+        raise CorruptFileError(str(e)) from None
+    header = dataclasses.replace(header, shape=tuple(header.shape))
+    _check_header(header)
+    return header
+
+
+def _check_header(h: Header) -> None:
+    """The header's values within what compress writes, so decompress never allocates or
+    interprets blindly."""
+    problem = None
+    if h.version != VERSION:
+        problem = f"version {h.version} inside the header"
+    elif len(h.model_sha256) != 64 or any(c not in "0123456789abcdef" for c in h.model_sha256):
+        problem = "the model's SHA-256 is not 64 hex digits"
+    elif not h.shape or min(h.shape) < 1 or math.prod(h.shape) > MAX_VALUES:
+        problem = f"shape {list(h.shape)[:8]} is not the shape of an example"
+    elif _dtype(h.dtype) is None:
+        problem = f"dtype {h.dtype[:20]!r} is not a numeric NumPy dtype"
+    elif not 1 <= h.count <= MAX_TOTAL // math.prod(h.shape) or h.chunk_size < 1:
+        problem = f"count {h.count} or chunk_size {h.chunk_size} is out of range"
+    elif not 1 <= h.latent_bits <= 24:
+        problem = f"latent_bits {h.latent_bits} is out of range"
+    if problem:
+        raise CorruptFileError(f"the .vkz header is corrupt: {problem}")
+
+
+def _dtype(name: str) -> np.dtype | None:
+    """The NumPy dtype ``name`` if it is a plain number type (bool, integer, float), else None."""
+    try:
+        dtype = np.dtype(name)
+    except (TypeError, ValueError):
+        return None
+    return dtype if dtype.kind in "biuf" and dtype.itemsize <= 8 else None
 
 
 def write_chunk(f: BinaryIO, n: int, words: np.ndarray, data_crc: int) -> int:

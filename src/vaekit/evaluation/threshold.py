@@ -17,6 +17,7 @@ import numpy as np
 
 from vaekit import runs
 from vaekit.errors import CheckpointError, ConfigError, DataError
+from vaekit.evaluation.methods import METHODS
 
 THRESHOLD_FILE = runs.THRESHOLD
 
@@ -62,7 +63,9 @@ def read(run: str | Path) -> Threshold | None:
     raw = runs.RunFolder(run).threshold()
     if raw is None:
         return None
-    try:
-        return Threshold(**raw)
-    except TypeError as e:
-        raise CheckpointError(f"{path} is corrupt: {e}") from e
+    threshold: Threshold = runs.checked(Threshold, raw, str(path))
+    if threshold.method not in METHODS:
+        raise CheckpointError(f"{path}: unknown method {runs.shorten(threshold.method)}")
+    if not (0 < threshold.fpr < 1 and threshold.k >= 1 and threshold.n >= 1):
+        raise CheckpointError(f"{path}: fpr must lie in (0, 1), and k and n be at least 1")
+    return threshold

@@ -5,14 +5,12 @@ Two files of a run folder:
 
 - ``model.safetensors``: the weights, with the resolved config, data shape and kind in its
   metadata; :func:`load_model` needs nothing else.
-- ``train_state.safetensors``: everything :func:`vaekit.training.loop.train` needs to resume an
-  interrupted run bit-exactly: the current and best weights, the optimizer state, the RNG state
-  and history.
+- ``train_state.safetensors``: what :func:`vaekit.training.loop.train` needs to resume a run
+  bit-exactly: current and best weights, optimizer and RNG state, history and settings.
 
-Order and resume rule (:func:`save_epoch`, :func:`resume`): each epoch writes the training state
-first (the commit point), then the model and metrics.jsonl, which are derived from it; a resume
-loads the state and rewrites both derived files before training on. So an interrupt at any
-instant leaves a run that resumes to the uninterrupted result.
+Order and resume rule (:func:`save_epoch`, :func:`resume`): the training state first (the commit
+point), then the model and metrics.jsonl derived from it, which a resume rewrites: an interrupt
+at any instant leaves a run that resumes to the uninterrupted result.
 
 Every file is read as untrusted: the metadata is checked for types and bounds and the model it
 describes is built on the ``meta`` device (no memory) and compared with the tensors' shapes in
@@ -264,7 +262,9 @@ def _check_info(info: Any, where: str) -> dict[str, Any]:
         raise CheckpointError(f"{where}: best_epoch and bad_epochs must lie in 0..{epoch}")
     if not runs.is_number(info["best_val"]) or math.isnan(info["best_val"]):
         raise CheckpointError(f"{where}: best_val must be a number")
-    return {**info, "history": history}
+    if not isinstance(stop := info.get("stop", False), bool):  # absent in older states
+        raise CheckpointError(f"{where}: stop must be true or false")
+    return {**info, "history": history, "stop": stop}
 
 
 def read_state_info(run: str | Path) -> dict[str, Any]:
@@ -341,13 +341,15 @@ def load_train_state(
 
 
 # -- the per-epoch save and the resume rule ------------------------------------------------------
-COUNTERS = ("epoch", "history", "best_val", "best_epoch", "bad_epochs")
+#: the loop's counters saved with each epoch (after an early stop, a resume trains no further)
+COUNTERS = ("epoch", "history", "best_val", "best_epoch", "bad_epochs", "stop")
 
 
 def save_epoch(out: Path, state: Any, best: dict[str, Tensor]) -> None:
     """Save a finished epoch of the loop's ``state``: the training state first (the commit
     point a resume starts from), then the model and metrics.jsonl, which derive from it."""
     info = {key: getattr(state, key) for key in COUNTERS}
+    info["train"] = _own_settings(state.config)
     save_train_state(out, state.model, best, state.optimizer, info)
     save_model(state.model, out, {"epoch": state.epoch})
     runs.RunFolder(out).write_history(state.history)
@@ -368,9 +370,31 @@ def resume(out: Path | None, state: Any) -> dict[str, Tensor]:
             "start the run again with --overwrite"
         )
     best, info = load_train_state(out, state.model, state.optimizer)
+    _check_settings(info.get("train"), state.config, Path(out) / STATE_FILE)
     for key in COUNTERS:
         setattr(state, key, info[key])
     if distributed.is_main():
         save_model(state.model, out, {"epoch": state.epoch})
         runs.RunFolder(out).write_history(state.history)
     return best
+
+
+def _own_settings(config: Any) -> dict[str, Any]:
+    """The settings that make a run this run: all but ``epochs`` (a resume may extend it) and
+    ``device``, as JSON values."""
+    own = {k: v for k, v in to_dict(config).items() if k not in ("epochs", "device")}
+    return dict(json.loads(json.dumps(own)))
+
+
+def _check_settings(saved: Any, config: Any, where: Path) -> None:
+    """Refuse a training state trained with other settings (one copied from another run); a
+    state of vaekit before the settings were saved passes unchecked."""
+    own = _own_settings(config)
+    if saved is not None and saved != own:
+        saved = saved if isinstance(saved, dict) else {}
+        key = sorted(k for k in {*own, *saved} if saved.get(k) != own.get(k))[0]
+        got = runs.shorten(saved.get(key))
+        raise CheckpointError(
+            f"{where} belongs to another run: trained with {key} = {got}, this run's "
+            f"config.json says {runs.shorten(own.get(key))}"
+        )
