@@ -98,6 +98,22 @@ def test_fit_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path):
     assert len(runs.RunFolder(tmp_path).history()) == 1
 
 
+def test_overwrite_removes_the_runs_tensorboard_folder_and_nothing_else(tmp_path):
+    run, elsewhere = tmp_path / "run", tmp_path / "logs"
+    (run / runs.TENSORBOARD / "nested").mkdir(parents=True)
+    (run / runs.TENSORBOARD / "nested" / "events.out.tfevents.1").write_text("old")
+    (run / runs.CONFIG).write_text("{}")
+    (run / "mine").mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "events.out.tfevents.2").write_text("the user's")
+    runs.RunFolder(run).prepare(overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["mine"]
+    assert (elsewhere / "events.out.tfevents.2").read_text() == "the user's"
+    (run / runs.TENSORBOARD).symlink_to(elsewhere)  # a link: what it points to is not the run's
+    runs.RunFolder(run).prepare(overwrite=True)
+    assert (elsewhere / "events.out.tfevents.2").exists()
+
+
 def test_cli_train_into_an_existing_run_refuses_then_overwrites(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     train = [sys.executable, "-m", "vaekit", "train", "--dataset", "digits", "--hidden", "4"]

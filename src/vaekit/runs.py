@@ -6,7 +6,8 @@ A run folder (``vaekit train --out RUN``) holds:
 - ``metrics.jsonl``: one record per epoch (:meth:`RunFolder.history`), keys ``epoch``,
   ``train_elbo``, ``train_log_px_z``, ``train_kl_z``, ``val_*`` alike, ``beta``, ``seconds``;
 - ``model.safetensors`` and ``train_state.safetensors``: see :mod:`vaekit.training.checkpoint`;
-- ``evaluation.json`` (``vaekit evaluate``), ``report.html`` and its pictures (``*.png``).
+- ``evaluation.json`` (``vaekit evaluate``), ``report.html`` and its pictures (``*.png``);
+- ``tensorboard/``: the events of ``vaekit train --log tensorboard`` without ``--log-dir``.
 
 Every file is written by :func:`atomic_write`: a temp file beside it, fsync, rename, fsync of the
 folder, with the user's umask; a failed write (a full disk) raises :class:`RunWriteError` and
@@ -24,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import tempfile
 import types
@@ -44,14 +46,10 @@ EVALUATION = "evaluation.json"
 REPORT = "report.html"
 THRESHOLD = "threshold.json"  #: an anomaly-score threshold (vaekit.evaluation.threshold)
 #: the report's pictures (drawn by :func:`vaekit.viz.report.draw_pictures`)
-PICTURES = (
-    "loss_curves.png",
-    "samples.png",
-    "reconstructions.png",
-    "latent_map.png",
-    "manifold.png",
-)
+PICTURES: tuple[str, ...] = ("loss_curves.png", "samples.png", "reconstructions.png")
+PICTURES += ("latent_map.png", "manifold.png")
 RUN_FILES = (CONFIG, METRICS, MODEL, STATE, EVALUATION, REPORT, THRESHOLD)
+TENSORBOARD = "tensorboard"  #: the run's TensorBoard folder (vaekit.training.tracking)
 TEMP_PREFIX, TEMP_SUFFIX = ".vaekit-", ".tmp"
 MAX_JSON_BYTES = 64 * 2**20  # config, metrics and evaluation files are kilobytes
 #: the names older runs gave these quantities: read as the math names, never written
@@ -291,9 +289,11 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def remove(self) -> None:
-        """Remove the run's files (evaluation and pictures included); others stay."""
+        """Remove the run's files, its evaluation, pictures and TensorBoard folder; others stay."""
         for name in (*RUN_FILES, *PICTURES):
             (self.path / name).unlink(missing_ok=True)
+        if (events := self.path / TENSORBOARD).is_dir() and not events.is_symlink():
+            shutil.rmtree(events)  # (a link is left: what it points to is not the run's)
         self.clean()
 
     def check(self, resume: bool = False, overwrite: bool = False) -> None:

@@ -41,7 +41,7 @@ def train(args: argparse.Namespace) -> int:
     Under torchrun every rank runs this; rank 0 alone writes the report and prints.
     """
     if args.resume:
-        out, data, params = resume_folder(args), None, None
+        out, data = resume_folder(args), None
         extended = options.build(args, TrainConfig, base=api.read_config(out)["train"])
         if args.devices > 1:
             return launch(args, out)
@@ -55,7 +55,6 @@ def train(args: argparse.Namespace) -> int:
             options.build(args, c, bases.get(c)) for c in (DataConfig, ModelConfig, TrainConfig)
         )
         out = Path(args.out) if args.out is not None else default_run_folder(data_config.dataset)
-        params = {"data": data_config, "model": model_config, "train": train_config}
         if not distributed.launched():  # before loading data; under torchrun rank 0 checks
             runs.RunFolder(out).check(overwrite=args.overwrite)
         writable_folder(out)
@@ -78,7 +77,7 @@ def train(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress(args),
         )
-    tracker = tracking.tracker_for(args, out, data, params)
+    tracker = tracking.tracker_for(args, out, data)  # checks where it logs: before training
     if tracker is not None:
         fit = functools.partial(fit, hooks=[tracker])
     try:
@@ -88,6 +87,7 @@ def train(args: argparse.Namespace) -> int:
             return 130
         print(f"vaekit: interrupted; {saved_text(out)}", file=sys.stderr)
         return 130
+    final = tracking.evaluation(tracker, model, data, out)  # every rank: they share the samples
     if not distributed.is_main():
         return 0
     saved = api.read_config(out)
@@ -97,8 +97,7 @@ def train(args: argparse.Namespace) -> int:
         out, model, saved["raw"], model.history, runs.RunFolder(out).evaluation()
     )
     if tracker is not None:
-        files = [out / runs.CONFIG, out / runs.METRICS, path, card]
-        tracking.finish(tracker, model, data, files)
+        tracker.close(final, [out / runs.CONFIG, out / runs.METRICS, path, card])
     summary = runs.summarize(model.history)
     if summary is not None and not args.quiet:
         last, score = summary.last, summary.score
@@ -130,6 +129,7 @@ def launch(args: argparse.Namespace, out: Path) -> int:
     """
     if distributed.launched():
         raise UsageError("--devices starts torchrun itself; under torchrun, drop it")
+    tracking.check(args, out)
     argv, skip = [], False
     for word in args.argv:
         if skip or word == "--devices" or word.startswith("--devices="):
@@ -139,7 +139,8 @@ def launch(args: argparse.Namespace, out: Path) -> int:
     if args.out is None:
         argv += ["--out", str(out)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += [f"--nproc-per-node={args.devices}", "-m", "vaekit", *argv]
+    # after "--" torchrun reads none of vaekit's options (--log is ambiguous to its parser)
+    command += [f"--nproc-per-node={args.devices}", "-m", "--", "vaekit", *argv]
     with subprocess.Popen(command) as torchrun:
         try:
             return torchrun.wait()
