@@ -3,6 +3,7 @@ with errors that name API parameters (issue 16)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,75 @@ def test_a_learned_gaussian_scale_starts_at_the_data_spread() -> None:
     assert data.kind == "grey" and not model.standardized
     spread = data.x_train.std(0, correction=0).numpy()  # the training split's, per feature
     np.testing.assert_allclose(model.likelihood.scale().detach().numpy(), spread, rtol=1e-2)
+
+
+def test_a_learned_gaussian_scale_starts_at_the_spread_of_the_observed_values() -> None:
+    rng = np.random.default_rng(0)
+    x = np.clip(0.5 + rng.normal(size=(200, 3)) * [0.02, 0.1, 0.2], 0, 1)
+    x_miss = x.copy()
+    x_miss[rng.random(x.shape) < 0.3] = np.nan
+    x_miss[:, 2] = np.nan  # a feature never observed
+    data = vaekit.data.from_arrays(x_miss, config=vaekit.DataConfig("x", missing="allow"))
+    model = vaekit.api.build(ModelConfig(likelihood="gaussian", mask_input=True), data)
+    scale = model.likelihood.scale().detach().numpy()
+    train = data.x_train.numpy()
+    spread = [np.nanstd(train[:, j]) for j in (0, 1)]
+    np.testing.assert_allclose(scale[:2], spread, rtol=1e-2)
+    np.testing.assert_allclose(scale[2], np.mean(spread), rtol=1e-2)  # the others' mean
+
+
+def test_vae_imputer_fits_min_max_scaled_data_with_missing_values() -> None:
+    """[0, 1] data with missing values: ``auto`` picks a Gaussian; its first step was NaN."""
+    from vaekit.sklearn import VAEImputer
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(120, 1))
+    x = np.hstack([z, -z, np.tanh(z), 2 * z]) + 0.1 * rng.normal(size=(120, 4))
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))  # MinMaxScaler
+    x[rng.random(x.shape) < 0.2] = np.nan
+    imputer = VAEImputer(epochs=2, hidden=(8,), latent_dim=2, k=3, k_impute=10, random_state=0)
+    out = imputer.fit_transform(x)
+    assert imputer.model_.config.likelihood == "gaussian"
+    assert np.isfinite(out).all() and np.isfinite(imputer.history_[-1]["train_elbo"])
+
+
+def test_a_run_keeps_its_class_names_and_a_new_file_is_coded_by_them(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    names = ["class_a", "class_b", "class_c"] * 20
+    rows = "".join(
+        f"{a:.4f},{b:.4f},{n}\n" for (a, b), n in zip(rng.random((60, 2)), names, strict=True)
+    )
+    (tmp_path / "t.csv").write_text("u,v,kind\n" + rows)
+    model_config = ModelConfig(latent_dim=2, hidden=(8,), conditional=True)
+    run = tmp_path / "run"
+    vaekit.fit(tmp_path / "t.csv", model_config, TINY[1], label_column="kind", out=run)
+    saved = vaekit.api.read_config(run)
+    assert saved["raw"]["dataset"]["classes"] == ["class_a", "class_b", "class_c"]
+    (tmp_path / "c.csv").write_text("u,v,kind\n0.1,0.2,class_c\n0.3,0.4,class_b\n")
+    config = vaekit.DataConfig(str(tmp_path / "c.csv"), label_column="kind", val_fraction=0.0,
+                               test_fraction=0.0)  # fmt: skip
+    new = vaekit.data.load_dataset(config)
+    assert new.y_train.tolist() == [1, 0]  # the file's own coding: c, b -> 1, 0
+    coded = vaekit.api.for_run(new, saved)
+    assert coded.y_train.tolist() == [2, 1] and coded.classes == ("class_a", "class_b", "class_c")
+    (tmp_path / "d.csv").write_text("u,v,kind\n0.1,0.2,class_d\n")
+    unknown = vaekit.data.load_dataset(dataclasses.replace(config, dataset=str(tmp_path / "d.csv")))
+    with pytest.raises(DataError, match="label 'class_d' not among the model's classes"):
+        vaekit.api.for_run(unknown, saved)
+    (tmp_path / "i.csv").write_text("u,v,kind\n0.1,0.2,2\n")
+    numbers = vaekit.data.load_dataset(dataclasses.replace(config, dataset=str(tmp_path / "i.csv")))
+    with pytest.raises(DataError, match="labels are integers, but the model was trained on"):
+        vaekit.api.for_run(numbers, saved)
+
+
+def test_recode_labels_refuses_what_it_cannot_map() -> None:
+    from vaekit.data.splits import recode_labels
+
+    y = np.array([1, 0, 1])  # a file's own codes of ("b", "c")
+    assert recode_labels(y, ("b", "c"), ("a", "b", "c"), "f").tolist() == [2, 1, 2]
+    assert recode_labels(y, None, None, "f").tolist() == [1, 0, 1]  # integers both
+    with pytest.raises(DataError, match="f: the labels are class names .b, c., but the model was"):
+        recode_labels(y, ("b", "c"), None, "f")  # integer labels, or a run that kept no names
+    many = tuple(f"c{i:02d}" for i in range(30))
+    with pytest.raises(DataError, match=r"labels 'x', 'y' not among .*c09, \.\.\. \(30 in all\)"):
+        recode_labels(y, ("x", "y"), many, "f")

@@ -20,6 +20,8 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from vaekit import runs
+
 pytestmark = pytest.mark.slow  # subprocesses, servers or a browser: `make test-fast` skips them
 
 TINY = ["--dataset", "digits", "--epochs", "2", "--hidden", "32", "--batch-size", "256"]
@@ -272,6 +274,22 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
     ]
     assert epochs == list(range(1, done + 2))
     assert (out / "report.html").is_file()
+
+
+def test_ctrl_c_after_the_last_epoch_names_it_and_a_resume_writes_the_report(tmp_path):
+    """Ctrl-C while the report is drawn (training done): the one line names the saved epoch;
+    the resume trains nothing and writes the report."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vaekit", "train", *TINY, "--epochs", "2", "--out", str(out)]
+    env = {**_env(), "VAEKIT_FAULT_AT": "report.html:open:1:INT"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 130 and not (out / "report.html").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"epoch 2 is saved in {out}" in lines[0], proc.stderr
+    resume = [sys.executable, "-m", "vaekit", "train", "--resume", "--out", str(out), "--quiet"]
+    proc = subprocess.run(resume, capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report.html").is_file() and len(runs.RunFolder(out).history()) == 2
 
 
 def test_conditional_conv_vampprior_iwae_run(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +36,11 @@ COMMANDS = {
     "sample": ("sample", "RUN", "--n", "4", "--out", "RUN/s.npy"),
     "resume": ("train", "--resume", "--out", "RUN", "--epochs", "3", "--quiet"),
     "evaluate": ("evaluate", "RUN", "--k", "2", "--no-probes", "--quiet"),
+    "score": ("score", "RUN", "--k", "2", "--quiet"),
+    "decompress": ("decompress", "RUN", "RUN/c.vkz", "--out", "RUN/x.npy", "--quiet"),
 }
+THRESHOLD = {"method": "elbo", "k": 2, "seed": 0, "fpr": 0.05, "value": 1.0, "split": "val"}
+THRESHOLD |= {"n": 100}
 TIMEOUT_S, MAX_RSS_KB = 120, 1 << 20  # 1 GB
 
 
@@ -82,6 +88,35 @@ def set_in(keys: tuple[str, ...], value: Any) -> Callable[[Any], Any]:
 
 
 DELETE = object()
+
+
+def unlimited(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    """``damage`` free to write integers of any length (Python refuses over 4300 digits)."""
+
+    def run(path: Path) -> None:
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)
+        try:
+            damage(path)
+        finally:
+            sys.set_int_max_str_digits(limit)
+
+    return run
+
+
+def vkz_header(edit: Callable[[Any], Any] | bytes) -> Callable[[Path], None]:
+    """A .vkz file whose JSON header is edited (or replaced by raw bytes), its CRC-32 made to
+    match again: a crafted file, not random damage."""
+
+    def damage(path: Path) -> None:
+        data = path.read_bytes()
+        (n,) = struct.unpack("<I", data[6:10])
+        header = json.loads(data[10 : 10 + n])
+        text = edit if isinstance(edit, bytes) else json.dumps(edit(header)).encode()
+        blob = data[:6] + struct.pack("<I", len(text)) + text + struct.pack("<I", zlib.crc32(text))
+        path.write_bytes(blob + data[14 + n :])
+
+    return damage
 
 
 def lines(edit: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
@@ -147,8 +182,10 @@ def nan_at_0(t: torch.Tensor) -> torch.Tensor:
 
 
 NESTED = "[" * 100_000 + "]" * 100_000
+HUGE = 10**5000  # an integer json.loads refuses to read (more than 4300 digits)
 W = "decoder.net.0.weight"
 C, M, E, H, S = runs.CONFIG, runs.MODEL, runs.EVALUATION, runs.METRICS, runs.STATE
+T, V = runs.THRESHOLD, "c.vkz"
 
 CASES: dict[str, tuple[str, str, Callable[[Path], None]]] = {
     # config.json: read by every command
@@ -250,6 +287,54 @@ CASES: dict[str, tuple[str, str, Callable[[Path], None]]] = {
         S,
         resave(tensors=lambda v: v.update({"optim.999.step": torch.zeros(())})),
     ),
+    "state of another run": (
+        "resume",
+        S,
+        resave(meta=lambda m: m["info"]["train"].update(lr=0.5)),
+    ),
+    # integers Python will not parse (over 4300 digits), in every JSON a run holds
+    "config huge integer": ("info", C, unlimited(json_edit(set_in(("train", "epochs"), HUGE)))),
+    "metrics huge integer": ("info", H, unlimited(record("epoch", HUGE))),
+    "evaluation huge integer": ("info", E, text('{"elbo": ' + "1" * 5000 + "}")),
+    "model meta huge integer": ("sample", M, unlimited(meta_set("y_dim", value=HUGE))),
+    "state huge integer": ("resume", S, unlimited(meta_set("info", "epoch", value=HUGE))),
+    # threshold.json: score reads it
+    "threshold not json": ("score", T, text("{")),
+    "threshold value string": ("score", T, json_edit(set_in(("value",), "abc"))),
+    "threshold value null": ("score", T, json_edit(set_in(("value",), None))),
+    "threshold value list": ("score", T, json_edit(set_in(("value",), [1, 2]))),
+    "threshold value nan": ("score", T, text(json.dumps(THRESHOLD).replace("1.0", "NaN"))),
+    "threshold k bool": ("score", T, json_edit(set_in(("k",), True))),
+    "threshold fpr 5": ("score", T, json_edit(set_in(("fpr",), 5))),
+    "threshold n negative": ("score", T, json_edit(set_in(("n",), -1))),
+    "threshold method bogus": ("score", T, json_edit(set_in(("method",), "bogus"))),
+    "threshold no split": ("score", T, json_edit(set_in(("split",), DELETE))),
+    "threshold huge integer": ("score", T, unlimited(json_edit(set_in(("k",), HUGE)))),
+    # a .vkz header crafted with a matching CRC-32: decompress reads it
+    "vkz dtype bogus": ("decompress", V, vkz_header(set_in(("dtype",), "bogus"))),
+    "vkz dtype object": ("decompress", V, vkz_header(set_in(("dtype",), "O"))),
+    "vkz dtype text": ("decompress", V, vkz_header(set_in(("dtype",), "<U3"))),
+    "vkz dtype list": ("decompress", V, vkz_header(set_in(("dtype",), [1]))),
+    "vkz latent bits string": ("decompress", V, vkz_header(set_in(("latent_bits",), "x"))),
+    "vkz latent bits float": ("decompress", V, vkz_header(set_in(("latent_bits",), 10.5))),
+    "vkz latent bits huge": ("decompress", V, vkz_header(set_in(("latent_bits",), 99))),
+    "vkz shape negative": ("decompress", V, vkz_header(set_in(("shape",), [-1, -64]))),
+    "vkz shape float": ("decompress", V, vkz_header(set_in(("shape",), [64.0]))),
+    "vkz shape string": ("decompress", V, vkz_header(set_in(("shape",), "abc"))),
+    "vkz shape bool": ("decompress", V, vkz_header(set_in(("shape",), [True, 64]))),
+    "vkz count float": ("decompress", V, vkz_header(set_in(("count",), 180.0))),
+    "vkz count string": ("decompress", V, vkz_header(set_in(("count",), "180"))),
+    "vkz count huge": ("decompress", V, vkz_header(set_in(("count",), 10**15))),
+    "vkz chunk size string": ("decompress", V, vkz_header(set_in(("chunk_size",), "x"))),
+    "vkz sha256 number": ("decompress", V, vkz_header(set_in(("model_sha256",), 5))),
+    "vkz version inside": ("decompress", V, vkz_header(set_in(("version",), 2))),
+    "vkz unknown field": ("decompress", V, vkz_header(set_in(("extra",), 1))),
+    "vkz header nested": ("decompress", V, vkz_header(NESTED.encode())),
+    "vkz header huge integer": (
+        "decompress",
+        V,
+        vkz_header(b'{"count": ' + b"1" * 5000 + b"}"),
+    ),
 }
 
 
@@ -257,6 +342,9 @@ CASES: dict[str, tuple[str, str, Callable[[Path], None]]] = {
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("corrupt")
     proc = run_child(["vaekit", *TRAIN, "--out", str(folder / "run")], folder)
+    assert proc[0] == 0, proc[2]
+    vkz = ["vaekit", "compress", str(folder / "run"), "--out", str(folder / "run" / V)]
+    proc = run_child([*vkz, "--split", "test", "--quiet"], folder)
     assert proc[0] == 0, proc[2]
     return folder / "run"
 
@@ -290,6 +378,8 @@ def damaged_run(name: str, base_run: Path, folder: Path) -> tuple[int, str, str,
     shutil.copytree(base_run, run)
     if file == E:
         (run / E).write_text('{"elbo": -1.0}')
+    if file == T:
+        (run / T).write_text(json.dumps(THRESHOLD))
     damage(run / file)
     argv = [a.replace("RUN", str(run)) for a in COMMANDS[command]]
     return run_child(["vaekit", *argv], folder)
@@ -314,7 +404,7 @@ def test_a_damaged_run_file_gives_one_clean_error(name: str, results: dict[str, 
     assert rss_kb < MAX_RSS_KB, f"peak memory {rss_kb >> 10} MB"
 
 
-def test_the_table_has_at_least_sixty_cases_over_every_run_file() -> None:
-    assert len(CASES) >= 60
-    assert {file for _, file, _ in CASES.values()} == {C, H, E, M, S}
+def test_the_table_has_at_least_a_hundred_cases_over_every_run_file() -> None:
+    assert len(CASES) >= 100
+    assert {file for _, file, _ in CASES.values()} == {C, H, E, M, S, T, V}
     assert {command for command, _, _ in CASES.values()} == set(COMMANDS)

@@ -98,16 +98,21 @@ def test_fit_refuses_an_existing_run_unless_resume_or_overwrite(tmp_path):
     assert len(runs.RunFolder(tmp_path).history()) == 1
 
 
-def test_overwrite_removes_the_runs_tensorboard_folder_and_nothing_else(tmp_path):
+def test_overwrite_removes_the_runs_files_card_outputs_and_tensorboard_and_nothing_else(tmp_path):
     run, elsewhere = tmp_path / "run", tmp_path / "logs"
     (run / runs.TENSORBOARD / "nested").mkdir(parents=True)
     (run / runs.TENSORBOARD / "nested" / "events.out.tfevents.1").write_text("old")
     (run / runs.CONFIG).write_text("{}")
+    old = [runs.CARD, runs.CURVES, "samples_n16_seed0.png", "z_test.npy", "scores_test.csv"]
+    old += ["reconstructions_val.png", "interpolate_test_0_1.png"]
+    for name in old:  # the model card and what commands wrote there without --out
+        (run / name).write_text("the old model's")
     (run / "mine").mkdir()
+    (run / "notes.csv").write_text("the user's")
     elsewhere.mkdir()
     (elsewhere / "events.out.tfevents.2").write_text("the user's")
     runs.RunFolder(run).prepare(overwrite=True)
-    assert sorted(p.name for p in run.iterdir()) == ["mine"]
+    assert sorted(p.name for p in run.iterdir()) == ["mine", "notes.csv"]
     assert (elsewhere / "events.out.tfevents.2").read_text() == "the user's"
     (run / runs.TENSORBOARD).symlink_to(elsewhere)  # a link: what it points to is not the run's
     runs.RunFolder(run).prepare(overwrite=True)

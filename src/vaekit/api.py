@@ -20,7 +20,8 @@ import torch
 from vaekit import runs
 from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
-from vaekit.errors import ConfigError
+from vaekit.data.splits import observed_moments, relabel
+from vaekit.errors import CheckpointError, ConfigError
 from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
@@ -36,8 +37,17 @@ def build(model_config: ModelConfig, data: Dataset, device: str | torch.device =
     y_dim = n_classes(data) if model_config.conditional else 0
     vae = VAE(model_config, data.shape, data.kind, data.loc, data.scale, y_dim, data.levels)
     if isinstance(vae.likelihood, GaussianLikelihood) and not vae.standardized:
-        vae.likelihood.init_scale(data.x_train.std(dim=0, correction=0))  # (*shape)
+        vae.likelihood.init_scale(observed_spread(data.x_train))  # (*shape)
     return vae.to(device)
+
+
+def observed_spread(x: torch.Tensor) -> torch.Tensor:
+    """The per-feature standard deviation (*shape) of the observed entries of ``x`` (N, *shape),
+    missing values (NaN) left out; a feature with no observed entry takes the mean spread of
+    the others (1 if none has one)."""
+    _, spread = observed_moments(x.double())  # (*shape), NaN where nothing is observed
+    fallback = float(spread.nanmean().nan_to_num(1.0))
+    return spread.nan_to_num(nan=fallback).float()
 
 
 def n_classes(data: Dataset) -> int:
@@ -218,11 +228,35 @@ def run_config(
             **dataset.describe(),
             "likelihood": model.likelihood,
             **({"columns": list(dataset.columns)} if dataset.columns else {}),
+            **({"classes": list(dataset.classes)} if dataset.classes else {}),
             "n_train": len(dataset.x_train),
             "n_val": len(dataset.x_val),
             "n_test": len(dataset.x_test),
         },
     }
+
+
+def dataset_names(saved: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    """The names a run's config.json keeps in its dataset section under ``key``: ``"columns"``
+    (the features, in order) or ``"classes"`` (the labels' class names, in code order); None
+    where it keeps none (no header, integer labels, or a run of an older vaekit)."""
+    names = saved["raw"].get("dataset", {}).get(key)
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(
+            f"{CONFIG_FILE}: dataset.{key} = {runs.shorten(names)} is not a list of names"
+        )
+    return tuple(names)
+
+
+def for_run(data: Dataset, saved: dict[str, Any]) -> Dataset:
+    """A new file's ``data`` as a run's model reads it: for a conditional model, its labels
+    coded as the classes the run was trained with (:func:`vaekit.data.splits.relabel`), so a
+    file holding some of the classes gives each its own code; unchanged otherwise."""
+    if not saved["model"].conditional:
+        return data
+    return relabel(data, dataset_names(saved, "classes"))
 
 
 def read_config(out: str | Path) -> dict[str, Any]:

@@ -7,7 +7,9 @@ A run folder (``vaekit train --out RUN``) holds:
   ``train_elbo``, ``train_log_px_z``, ``train_kl_z``, ``val_*`` alike, ``beta``, ``seconds``;
 - ``model.safetensors`` and ``train_state.safetensors``: see :mod:`vaekit.training.checkpoint`;
 - ``evaluation.json`` (``vaekit evaluate``), ``report.html`` and its pictures (``*.png``);
-- ``tensorboard/``: the events of ``vaekit train --log tensorboard`` without ``--log-dir``.
+- ``tensorboard/``: the events of ``vaekit train --log tensorboard`` without ``--log-dir``;
+- ``README.md`` and ``training_curves.png``: the model card (``vaekit.save``, after training);
+- outputs of the commands, when no ``--out`` is given (``samples_n16_seed0.png``, ...).
 
 Every file is written by :func:`atomic_write`: a temp file beside it, fsync, rename, fsync of the
 folder, with the user's umask; a failed write (a full disk) raises :class:`RunWriteError` and
@@ -21,21 +23,19 @@ to this process at the N-th time :func:`atomic_write` reaches STAGE (``open``, `
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import shutil
 import signal
 import tempfile
-import types
-import typing
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vaekit.checks import LIMITS, checked, is_number, shorten  # noqa: F401 (runs.checked, ...)
 from vaekit.errors import CheckpointError, RunExistsError, RunWriteError
 
 CONFIG = "config.json"
@@ -50,6 +50,10 @@ PICTURES: tuple[str, ...] = ("loss_curves.png", "samples.png", "reconstructions.
 PICTURES += ("latent_map.png", "manifold.png")
 RUN_FILES = (CONFIG, METRICS, MODEL, STATE, EVALUATION, REPORT, THRESHOLD)
 TENSORBOARD = "tensorboard"  #: the run's TensorBoard folder (vaekit.training.tracking)
+CARD, CURVES = "README.md", "training_curves.png"  #: the model card (vaekit.viz.model_card)
+#: what the commands write into a run by default (sample, encode, reconstruct, interpolate, score)
+OUTPUTS: tuple[str, ...] = ("z_*.npy", "samples_n*_seed*.*", "reconstructions_*.*")
+OUTPUTS += ("interpolate_*.*", "scores_*.csv")
 TEMP_PREFIX, TEMP_SUFFIX = ".vaekit-", ".tmp"
 MAX_JSON_BYTES = 64 * 2**20  # config, metrics and evaluation files are kilobytes
 #: the names older runs gave these quantities: read as the math names, never written
@@ -148,6 +152,9 @@ def read_json(path: str | Path, text: str | None = None) -> Any:
         raise CheckpointError(f"{path} is not a readable JSON file: {e}") from None
     except RecursionError:
         raise CheckpointError(f"{path} is not a readable JSON file: nested too deeply") from None
+    except ValueError as e:  # an integer of over 4300 digits
+        reason = str(e).split(";")[0]
+        raise CheckpointError(f"{path} is not a readable JSON file: {reason}") from None
     except OSError as e:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
 
@@ -155,10 +162,6 @@ def read_json(path: str | Path, text: str | None = None) -> Any:
 def canonical(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with the current names of its quantities (old ``train_kl``: ``train_kl_z``)."""
     return {RENAMED.get(k, k): v for k, v in record.items()}
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_record(record: Any, where: str) -> dict[str, Any]:
@@ -186,63 +189,6 @@ def check_history(records: Any, where: str) -> list[dict[str, Any]]:
     if [r["epoch"] for r in history] != list(range(1, len(history) + 1)):
         raise CheckpointError(f"{where}: the epochs are not numbered 1, 2, ...")
     return history
-
-
-#: upper bounds of sizes read from files: a file may not make vaekit allocate without limit
-LIMITS = {"latent_dim": 4096, "hidden": 1 << 16, "components": 1 << 16, "channels": 4096}
-LIMITS |= {"epochs": 10**7, "batch_size": 1 << 24, "k": 1 << 16, "warmup": 10**7}
-LIMITS |= {"patience": 10**7, "seed": 2**63 - 1}
-MAX_ITEMS, MAX_TEXT = 64, 4096
-
-
-def checked(cls: type, values: Any, where: str) -> Any:
-    """The config dataclass ``cls`` from untrusted ``values`` (JSON): every field's type and
-    bounds are checked first, so a file can neither crash nor size an allocation."""
-    if not isinstance(values, dict):
-        raise CheckpointError(f"{where} must be a JSON object")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise CheckpointError(f"{where}: unknown field {unknown[0]!r}")
-    for name, value in values.items():
-        if not _fits(hints[name], value, LIMITS.get(name)):
-            raise CheckpointError(f"{where}: {name} = {shorten(value)} is not a valid value")
-    try:
-        return cls(**values)
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{where}: {e}") from None
-
-
-def _fits(hint: Any, value: Any, limit: int | None) -> bool:
-    """Whether a JSON ``value`` is of the type ``hint`` (int, float, str, bool, tuples of them,
-    optional), and any integer in it within ``limit``."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        return (value is None and type(None) in args) or any(
-            _fits(a, value, limit) for a in args if a is not type(None)
-        )
-    if origin is tuple:
-        return (
-            isinstance(value, list | tuple)
-            and len(value) <= MAX_ITEMS
-            and all(_fits(args[0], v, limit) for v in value)
-        )
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return is_number(value) and isinstance(value, int) and abs(value) <= (limit or 2**63 - 1)
-    if hint is float:
-        return is_number(value) and math.isfinite(value)
-    if hint is str:
-        return isinstance(value, str) and len(value) <= MAX_TEXT
-    return False
-
-
-def shorten(value: Any) -> str:
-    """``value`` as JSON, cut to 40 characters for a one-line message."""
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -289,9 +235,13 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def remove(self) -> None:
-        """Remove the run's files, its evaluation, pictures and TensorBoard folder; others stay."""
-        for name in (*RUN_FILES, *PICTURES):
+        """Remove the run's files, its evaluation, pictures, model card, TensorBoard folder and
+        what the commands wrote into it by default; others stay."""
+        for name in (*RUN_FILES, *PICTURES, CARD, CURVES):
             (self.path / name).unlink(missing_ok=True)
+        for old in (f for pattern in OUTPUTS for f in self.path.glob(pattern)):
+            if old.is_file() and not old.is_symlink():
+                old.unlink()
         if (events := self.path / TENSORBOARD).is_dir() and not events.is_symlink():
             shutil.rmtree(events)  # (a link is left: what it points to is not the run's)
         self.clean()
@@ -335,6 +285,12 @@ class RunFolder:
         raw = read_json(path)
         if not isinstance(raw, dict) or not isinstance(raw.get("dataset", {}), dict):
             raise CheckpointError(f"{path} must hold a JSON object of JSON objects")
+        for key in ("columns", "classes"):  # feature and class names (vaekit.api.dataset_names)
+            names = raw.get("dataset", {}).get(key)
+            if names is not None and not (
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+            ):
+                raise CheckpointError(f"{path}: dataset.{key} must be a list of names")
         sections = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
         configs = {
             key: checked(cls, raw.get(key), f"{path}: {key}") for key, cls in sections.items()

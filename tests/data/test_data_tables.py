@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.data import DataConfig, load_dataset
+from vaekit.data import DataConfig, from_arrays, load_dataset
 from vaekit.errors import ConfigError, DataError
 
 
@@ -93,3 +93,46 @@ def test_missing_allow_reads_empty_cells_as_nan_and_ignores_them_in_the_statisti
     torch.testing.assert_close(data.scale, expected)
     with pytest.raises(DataError, match="line 2, column 1: 'inf' is not finite"):
         load(write(tmp_path, "1,2\n3,inf\n", "inf.csv"), missing="allow")
+
+
+def test_a_row_of_empty_cells_is_a_row_of_missing_values_and_a_blank_line_is_skipped(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,2,3\n,,\n\n   \n4,5,6\n")
+    x = load(path, missing="allow").x_train
+    assert x.shape == (3, 3) and torch.isnan(x[1]).all() and not torch.isnan(x[[0, 2]]).any()
+    with pytest.raises(DataError, match=r"line 3, column 0 \('a'\): '' is missing"):
+        load(path)
+
+
+def test_short_cells_with_empty_ones_are_read_as_missing(tmp_path):
+    """Cells of one character: the empty ones must not become a truncated "nan"."""
+    x = load(write(tmp_path, "1,\n3,4\n,5\n"), missing="allow").x_train
+    assert x.shape == (3, 2) and torch.isnan(x[[0, 2], [1, 0]]).all() and x[1].tolist() == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("text", "header"),
+    [
+        ("1,,3\n4,5,6\n", False),  # an empty cell is a missing value, never a header's word
+        (",,\n4,5,6\n", False),
+        ("a,,c\n1,2,3\n", True),
+        ("a,b\n,\n1,2\n", True),  # the first filled cell below a word is a number
+        ("a,b\n,2\n", True),
+    ],
+)
+def test_an_empty_cell_does_not_make_a_header(tmp_path, text, header):
+    data = load(write(tmp_path, text), missing="allow")
+    assert (data.columns is not None) == header
+    assert len(data.x_train) == text.count("\n") - header
+
+
+def test_data_with_no_observed_value_is_one_clear_error(tmp_path):
+    np.save(tmp_path / "nan.npy", np.full((20, 3), np.nan))
+    with pytest.raises(DataError, match=r"nan\.npy: every value is missing \(NaN\)"):
+        load(tmp_path / "nan.npy", missing="allow")
+    x = np.array([[np.nan, np.nan], [1.0, 2.0]])  # the observed row held out
+    config = DataConfig("x", val_fraction=0.5, test_fraction=0.0, seed=3, missing="allow")
+    with pytest.raises(DataError, match=r"training split \(1 of 2 rows\) holds no observed value"):
+        from_arrays(x, config=config)
+    # official splits: one of nothing but missing values says nothing about the kind
+    np.savez(tmp_path / "s.npz", train=np.eye(3), valid=np.full((2, 3), np.nan))
+    assert load(tmp_path / "s.npz", missing="allow").kind == "binary"

@@ -4,6 +4,7 @@ A linear-Gaussian VAE (1-D latent, linear decoder x = b + w z + s eps) has p(x) 
 C = w w^T + s^2 I, so E[x_miss | x_obs] = b_m + C_mo C_oo^-1 (x_o - b_o) in closed form.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,10 +80,57 @@ def test_observed_entries_are_never_changed():
 
 def test_bad_imputation_arguments_are_clear_errors():
     model, _, _ = _linear_model()
-    with pytest.raises(DataError, match="draws must be >= 0"):
+    with pytest.raises(DataError, match="draws must be an integer >= 0, got -1"):
         model.impute(torch.zeros(2, D), draws=-1)
     with pytest.raises(DataError, match="infinite value"):
         model.impute(torch.full((2, D), float("inf")))
+    x = torch.tensor([[0.2, float("nan"), 1.0, 0.0]])
+    for options, match in [
+        ({"draws": 1.5}, "draws must be an integer >= 0, got 1.5"),
+        ({"k": 2.5}, "k must be an integer >= 1, got 2.5"),
+        ({"k": "10"}, "k must be an integer >= 1, got '10'"),
+        ({"draws": True}, "draws must be an integer >= 0, got True"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"seed": 0.5}, "seed must be an integer or None, got 0.5"),
+    ]:
+        with pytest.raises(DataError, match=match):
+            model.impute(x, **options)
+    assert model.impute(x, draws=np.int64(2), k=np.int32(5)).shape == (2, 1, D)
+
+
+def _overflowing_model() -> VAE:
+    """A model of standardized data whose encoder's log-variance grows with the first feature:
+    far from the data its scale exp(0.5 log_var) overflows to inf."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=1, hidden=(), likelihood="gaussian", mask_input=True)
+    model = VAE(config, (D,), "real", torch.zeros(D), torch.ones(D))
+    with torch.no_grad():
+        enc = model.encoder.net[0]  # (2L, 2D): loc and log-variance from data and mask
+        enc.weight.zero_()
+        enc.bias.zero_()
+        enc.weight[1, 0] = 1.0  # log-variance = x_0
+    return model
+
+
+@pytest.mark.parametrize("draws", [0, 2])
+@pytest.mark.parametrize("value", [1e4, 1e6, 3e38])
+def test_rows_far_outside_the_data_are_one_clear_error_never_a_nan_fill(value, draws):
+    model = _overflowing_model()
+    x = torch.full((5, D), float("nan"))
+    x[:, 0] = torch.tensor([0.5, value, -1.0, value, 0.0])
+    with pytest.raises(DataError, match=r"^rows 1, 3 \(counting from 0\): the model gives no "
+                       r"finite likelihood to their observed values \(far outside the training "
+                       r"data\?\)"):  # fmt: skip
+        model.impute(x, draws=draws, k=20, seed=0, batch_size=2)  # rows 1 and 3: two batches
+    ok = model.impute(x[[0, 2, 4]], draws=draws, k=20, seed=0)  # the other rows fill
+    assert torch.isfinite(ok).all()
+
+
+def test_a_complete_row_far_outside_the_data_is_returned_as_it_is():
+    model = _overflowing_model()
+    x = torch.tensor([[1e6, 1.0, 2.0, 3.0], [0.0, float("nan"), 1.0, 1.0]])
+    out = model.impute(x, k=10, seed=0)
+    assert torch.equal(out[0], x[0]) and torch.isfinite(out).all()
 
 
 COMBINATIONS = [

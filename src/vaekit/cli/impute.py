@@ -45,12 +45,16 @@ def add_parsers(subparsers: Any) -> None:
         "fill the missing entries (NaN, empty CSV cells) of a table or array",
         "Fill the missing entries of --data with the importance-sampling estimate of "
         "E[x_miss | x_obs] (or --draws M multiple imputations); observed entries, the row order "
-        "and the column names are kept exactly.",
+        "and the column names are kept exactly. A header's columns are matched to the run's by "
+        "name; a conditional model reads the labels by their class names.",
     )
     p.add_argument("run", metavar="RUN", help=RUN_HELP)
     p.add_argument("--data", required=True, metavar="FILE", help=".csv, .tsv or .npy")
     p.add_argument("--out", required=True, metavar="FILE", help="completed .csv or .npy")
-    p.add_argument("--label-column", help="CSV: name or index of a label column (kept as is)")
+    p.add_argument(
+        "--label-column",
+        help="CSV: name or index of a label column (kept as is; needed by a conditional model)",
+    )
     p.add_argument(
         "--draws",
         type=at_least(0),
@@ -85,15 +89,19 @@ def impute(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaekit.cli.commands import load_run
-    from vaekit.cli.console import output_path
+    from vaekit.cli.console import UsageError, output_path
 
     path, out = Path(args.data), output_path(args.out, (".csv", ".npy"))
-    _, model, _ = load_run(args)
-    table = read_table(path, args.label_column)
-    filled = model.impute(
-        table.x, draws=args.draws, k=args.k, y=table.y if model.y_dim else None, seed=args.seed
-    )
+    _, model, saved = load_run(args)
+    table = read_table(path, args.label_column, saved)
+    if model.y_dim and table.y is None:
+        raise UsageError("this model is conditional: name the label column with --label-column")
+    x = table.x if table.order is None else table.x[:, table.order]  # the model's column order
+    y = table.y if model.y_dim else None
+    filled = model.impute(x, draws=args.draws, k=args.k, y=y, seed=args.seed)
     values = filled.reshape(*filled.shape[: 2 if args.draws else 1], -1).cpu().numpy()
+    if table.order is not None:
+        values = values[..., np.argsort(table.order)]  # back to the file's column order
     write_table(table, values, out, args.draws)
     n_missing = int(np.isnan(table.x).sum())
     what = f"{args.draws} imputations" if args.draws else "the completed data"
@@ -103,85 +111,155 @@ def impute(args: argparse.Namespace) -> int:
 
 
 class Table(NamedTuple):
-    """A file's examples ``x`` (N, D) float64 with NaN where missing and labels ``y`` (N,) or
-    None; for CSV the parsed cells (header first, if any) and the feature columns' indices, for
-    .npy the array as stored."""
+    """A file's examples ``x`` (N, D) float64 with NaN where missing, in the file's column
+    order, and labels ``y`` (N,) coded as the model's classes, or None. CSV: the parsed ``rows``
+    (header first, if any), the feature ``columns``' indices, the ``order`` in which the model
+    reads x's columns (None: as they are) and the file's ``newline``. .npy: the array as stored
+    (``original``) and the ``event`` shape of x's rows as the model reads them."""
 
     x: np.ndarray
     y: np.ndarray | None
     rows: list[list[str]] | None
     columns: list[int]
     original: np.ndarray | None = None
+    event: tuple[int, ...] = ()
+    order: list[int] | None = None
+    newline: str = "\n"
 
 
-def read_table(path: Path, label_column: str | None) -> Table:
-    """Read ``path`` with missing values allowed (the data readers' own rules)."""
-    import numpy as np
-
+def read_table(path: Path, label_column: str | None, saved: dict[str, Any]) -> Table:
+    """Read ``path`` with missing values allowed (the data readers' own rules), its columns and
+    labels matched to the run's (``saved``: :func:`vaekit.api.read_config`)."""
     from vaekit.data.files import read_arrays
-    from vaekit.data.tables import read_csv
+    from vaekit.data.npy import read_npy
     from vaekit.errors import DataError, DataNotFoundError
 
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        source = read_csv(path, label_column, missing=True)
-        delimiter = "\t" if suffix in (".tsv", ".tab") else ","
-        text = path.read_text(encoding="utf-8-sig")
-        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-        rows = [r for r in reader if any(c.strip() for c in r)]
-        label = None if source.y is None else _label_index(rows, len(source.x), label_column)
-        columns = [j for j in range(len(rows[0])) if j != label]
-        return Table(source.x.reshape(len(source.x), -1), source.y, rows, columns)
+        return _read_csv_table(path, label_column, saved)
     if suffix != ".npy":
         raise DataError(f"{path}: impute reads .csv, .tsv or .npy, not {suffix!r}")
     if label_column is not None:
         raise DataError("--label-column applies to CSV files only")
     source = read_arrays(path, missing=True)  # the readers' checks
-    x = source.x.astype(np.float64) / source.value_scale
-    return Table(x.reshape(len(x), -1), None, None, list(range(x[0].size)), np.load(path))
+    x = source.x.reshape(len(source.x), -1) / source.value_scale  # (N, D) float64
+    columns, event = list(range(x.shape[1])), tuple(source.x.shape[1:])
+    return Table(x, None, None, columns, original=read_npy(path), event=event)
 
 
-def _label_index(rows: list[list[str]], n: int, label_column: str | None) -> int:
-    """The label column's index, as :func:`vaekit.data.tables.read_csv` resolved it."""
-    header = rows[0] if len(rows) == n + 1 else None
-    names = [h.strip() for h in header] if header else []
-    label = str(label_column).strip()
-    return names.index(label) if label in names else int(label) % len(rows[0])
+def _read_csv_table(path: Path, label_column: str | None, saved: dict[str, Any]) -> Table:
+    """A CSV file's Table: its columns in the run's order, its labels as the run's codes."""
+    from vaekit import api
+    from vaekit.data.splits import recode_labels
+    from vaekit.data.tables import read_cells, to_source
+
+    cells = read_cells(path, label_column)
+    source = to_source(cells, path, missing=True)
+    order = _model_order(path, source.columns, api.dataset_names(saved, "columns"))
+    y = source.y
+    if y is not None and saved["model"].conditional:  # the run's class codes, not the file's
+        y = recode_labels(y, source.classes, api.dataset_names(saved, "classes"), str(path))
+    rows = ([cells.header] if cells.header else []) + [r for _, r in cells.rows]
+    return Table(source.x, y, rows, cells.columns, order=order, newline=cells.newline)
+
+
+def _model_order(
+    path: Path, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
+) -> list[int] | None:
+    """The file's columns in the order the model was trained on, found by their header
+    ``names`` (None: as they are); :class:`DataError` when the names are not the run's."""
+    from vaekit.errors import DataError
+
+    if names is None or trained is None or names == trained:
+        return None
+    if sorted(names) == sorted(trained) and len(set(names)) == len(names):
+        return [names.index(name) for name in trained]
+    missing = [n for n in trained if n not in names]
+    extra = [n for n in names if n not in trained]
+    differ = "; ".join(
+        [f"missing: {', '.join(missing)}"] * bool(missing)
+        + [f"not the model's: {', '.join(extra)}"] * bool(extra)
+    )
+    raise DataError(
+        f"{path}: its header does not name the columns the model was trained on "
+        f"({', '.join(trained)}): {differ or 'a name is repeated'}"
+    )
 
 
 def write_table(table: Table, values: np.ndarray, out: Path, draws: int) -> None:
-    """Write the completed ``values`` (N, D) or (M, N, D): only missing entries take new values."""
+    """Write the completed ``values`` (N, D) or (M, N, D): only missing entries take new values;
+    observed ones are written as they were read (a CSV's cells verbatim, an array's values as
+    stored)."""
     import numpy as np
 
     from vaekit.cli.console import write_array
+    from vaekit.errors import DataError
     from vaekit.runs import write_text
 
     stack = values if draws else values[None]  # (M, N, D)
-    missing = np.isnan(table.x)  # (N, D)
+    base = table.x if table.original is None else table.original  # (N, ...) as read
+    if table.original is not None:
+        stack = _as_stored(table, stack)  # (M, N, ...)
+    missing = np.isnan(base) if base.dtype.kind == "f" else np.zeros(base.shape, dtype=bool)
+    full = np.where(missing, stack.astype(base.dtype), base)  # (M, N, ...)
+    if not np.isfinite(full[:, missing]).all():
+        raise DataError(f"{out}: the filled values do not fit in the data's type ({base.dtype})")
     if out.suffix.lower() == ".npy":
-        base = table.x if table.original is None else table.original  # as stored
-        fill = stack.reshape(len(stack), *base.shape).astype(base.dtype)  # (M, *stored shape)
-        full = np.where(np.isnan(base), fill, base)
         write_array(full if draws else full[0], out)
         return
-    rows = table.rows or [[repr(float(v)) for v in r] for r in table.x]
-    header = rows[0] if table.rows and len(rows) == len(table.x) + 1 else None
-    body = rows[1:] if header else rows
+    n, m = len(base), len(full)
+    if table.rows is not None:
+        header = table.rows[0] if len(table.rows) == n + 1 else None
+        rows = table.rows[1:] if header else table.rows
+    else:  # an array's values as stored (a bool array as 0/1)
+        flat = base.reshape(n, -1)  # (N, D)
+        flat = flat.astype(np.uint8) if flat.dtype == bool else flat
+        header, rows = None, [[str(v) for v in r] for r in flat]
+    flat_missing, flat_full = missing.reshape(n, -1), full.reshape(m, n, -1)  # (N, D), (M, N, D)
+    write_text(
+        out, _csv_text(header, rows, table.columns, flat_missing, flat_full, draws, table.newline)
+    )
+
+
+def _as_stored(table: Table, stack: np.ndarray) -> np.ndarray:
+    """Values (M, N, D) in the model's layout -> (M, *stored shape): (N, H, W, C) arrays were
+    read channels-first."""
+    assert table.original is not None
+    fill = stack.reshape(len(stack), len(table.x), *table.event)  # (M, N, *event)
+    if table.original.ndim == 4 and table.original.shape[1:] != table.event:
+        fill = fill.transpose(0, 1, 3, 4, 2)  # (M, N, C, H, W) -> (M, N, H, W, C)
+    return fill.reshape(len(stack), *table.original.shape)
+
+
+def _csv_text(
+    header: list[str] | None,
+    rows: list[list[str]],
+    columns: list[int],
+    missing: np.ndarray,
+    full: np.ndarray,
+    draws: int,
+    newline: str,
+) -> str:
+    """CSV text of ``rows`` with their ``missing`` (N, D) feature cells (``columns``) filled from
+    each of ``full`` (M, N, D), lines ending in ``newline``; ``draws``: an ``imputation``
+    column first."""
+    import numpy as np
+
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = csv.writer(text, lineterminator=newline)
     if header or draws:
-        names = header or [f"v{j}" for j in range(len(body[0]))]
+        names = header or [f"v{j}" for j in range(len(rows[0]))]
         writer.writerow((["imputation"] if draws else []) + list(names))
-    for m, filled in enumerate(stack):
-        for i, cells in enumerate(body):
+    for m, filled in enumerate(full):
+        for i, cells in enumerate(rows):
             cells = list(cells)
-            for d, j in enumerate(table.columns):
+            for d, j in enumerate(columns):
                 if missing[i, d]:
                     cells[j] = str(np.float32(filled[i, d]))
             writer.writerow(([str(m + 1)] if draws else []) + cells)
-    write_text(out, text.getvalue())
+    return text.getvalue()
 
 
 def inpaint(args: argparse.Namespace) -> int:
@@ -197,12 +275,13 @@ def inpaint(args: argparse.Namespace) -> int:
 
     out = writable_folder(Path(args.out))
     _, model, _ = load_run(args)
-    x = read_images(Path(args.data))  # (N, C, H, W), NaN where damaged
+    x = read_images(Path(args.data), model.shape)  # (N, C, H, W), NaN where damaged
     damaged = damage_mask(x.shape, args.mask, args.box) | np.isnan(x)
     if not damaged.any():
         raise UsageError("nothing to restore: give --mask or --box, or images with NaN pixels")
     x_damaged = torch.tensor(np.where(damaged, np.nan, x), dtype=torch.float32)
-    restored = model.impute(x_damaged, k=args.k, seed=args.seed).cpu()  # (N, C, H, W)
+    restored = model.impute(x_damaged.reshape(len(x), *model.shape), k=args.k, seed=args.seed)
+    restored = restored.cpu().reshape(x.shape)  # (N, C, H, W)
     pixels = (plots.to_pixels(restored, (0.0, 1.0)) * 255).round().astype(np.uint8)
     for i, image in enumerate(pixels):  # (H, W) or (H, W, 3), the images' own size
         png = Image.fromarray(image)
@@ -217,28 +296,44 @@ def inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_images(path: Path) -> np.ndarray:
-    """Images in [0, 1] (N, C, H, W) float64 from a folder, one image file, or .npy/.npz."""
+def read_images(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Images in [0, 1] (N, C, H, W) float64 from a folder, one image file, or .npy/.npz (flat
+    (N, C*H*W) rows too), for a model of images of ``shape`` (C, H, W) or (H, W)."""
+    import math
+
     import numpy as np
 
+    from vaekit.cli.console import UsageError
     from vaekit.data.files import read_arrays
-    from vaekit.data.images import IMAGE_SUFFIXES, read_image_folder
+    from vaekit.data.images import IMAGE_SUFFIXES, read_image, read_image_folder
+    from vaekit.data.splits import Source
     from vaekit.errors import DataError, DataNotFoundError
 
+    if len(shape) not in (2, 3):
+        raise UsageError(
+            f"inpaint needs a model of images; this run's examples are vectors of shape "
+            f"{shape}: fill their missing values with vaekit impute"
+        )
+    image_shape = shape if len(shape) == 3 else (1, *shape)  # (C, H, W)
     if not path.exists():
         raise DataNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
-        source = read_image_folder(path)
+        source = read_image_folder(path)  # the data package's reader, for one image too
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        image = read_image(path)
+        image = read_image(path)  # (H, W) or (H, W, 3) uint8
         x = image[None, None] if image.ndim == 2 else image.transpose(2, 0, 1)[None]
-        return x.astype(np.float64) / 255.0
+        source = Source(path.name, x, value_scale=255.0)
     elif path.suffix.lower() in (".npy", ".npz"):
         source = read_arrays(path, missing=True)
     else:
         raise DataError(f"{path}: inpaint reads a folder of images, an image, .npy or .npz")
-    x = source.x.astype(np.float64) / source.value_scale
-    return x if x.ndim == 4 else x.reshape(len(x), 1, *x.shape[1:])
+    x = source.x.astype(np.float64) / source.value_scale  # (N, ...)
+    if math.prod(x.shape[1:]) != math.prod(image_shape):
+        raise DataError(
+            f"{path}: its images have shape {x.shape[1:]}, but the model's are {image_shape} "
+            f"(or flat rows of {math.prod(image_shape)} values)"
+        )
+    return x.reshape(len(x), *image_shape)
 
 
 def damage_mask(shape: tuple[int, ...], mask: str | None, box: str | None) -> np.ndarray:
@@ -247,13 +342,13 @@ def damage_mask(shape: tuple[int, ...], mask: str | None, box: str | None) -> np
     import numpy as np
 
     from vaekit.cli.console import UsageError
+    from vaekit.data.npy import read_npy
 
     n, c, h, w = shape
     out = np.zeros(shape, dtype=bool)
     if mask is not None:
         path = Path(mask)
-        m = (np.load(path) if path.suffix.lower() == ".npy" else read_image(path)) != 0
-        m = m.any(-1) if m.shape == (h, w, 3) else m  # a colour mask image
+        m = (read_npy(path) != 0) if path.suffix.lower() == ".npy" else read_mask(path)
         if m.shape[-2:] != (h, w) or m.ndim not in (2, 3) or (m.ndim == 3 and len(m) != n):
             raise UsageError(f"--mask has shape {m.shape}; expected ({h}, {w}) or ({n}, {h}, {w})")
         out |= (m[None, None] if m.ndim == 2 else m[:, None]).astype(bool)
@@ -268,16 +363,24 @@ def damage_mask(shape: tuple[int, ...], mask: str | None, box: str | None) -> np
     return out
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image file as uint8 (H, W) grey, or (H, W, 3) colour."""
+def read_mask(path: Path) -> np.ndarray:
+    """A mask image as bool (H, W): True where a pixel is not zero (in any colour channel; 16-bit
+    values as they are, so a mask of 1s counts)."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
-    from vaekit.errors import DataError
+    from vaekit.data.images import checked_image
+    from vaekit.data.regular import open_regular
+    from vaekit.errors import DataError, DataNotFoundError
 
     try:
-        with Image.open(path) as im:
-            grey = im.mode in ("1", "L", "LA", "I", "I;16", "F")
-            return np.asarray(im.convert("L" if grey else "RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path}: not a readable image ({err})") from None
+        with open_regular(path) as f, checked_image(f, str(path)) as im:
+            if im.mode in ("P", "PA"):
+                im = im.convert("RGBA")
+            m = np.asarray(im)
+            channels = {"LA": 1, "La": 1, "RGBA": 3, "RGBa": 3}.get(im.mode)
+    except DataNotFoundError:
+        raise
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the mask ({err.strerror or err})") from None
+    m = m[..., :channels] if channels else m
+    return (m != 0).any(-1) if m.ndim == 3 else m != 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vaekit import runs
+from vaekit import api, runs
 from vaekit.cli import options
 from vaekit.cli.console import UsageError, csv_cell
 from vaekit.data import DataConfig, Dataset, load_dataset
@@ -43,10 +43,12 @@ def select_data(args: argparse.Namespace, saved: dict[str, Any]) -> tuple[Datase
             data_dir=own.data_dir,
             label_column=own.label_column if path.suffix.lower() in TABLE_SUFFIXES else None,
             image_size=own.image_size if path.is_dir() else None,
+            missing=own.missing,
         )
     if split == "all":  # keep every row, in file order
         base = dataclasses.replace(base, val_fraction=0.0, test_fraction=0.0)
-    return load_dataset(options.build(args, DataConfig, base)), split
+    data = load_dataset(options.build(args, DataConfig, base))
+    return (api.for_run(data, saved) if given else data), split  # the run's class codes
 
 
 def feature_columns(data: Dataset | None, saved: dict[str, Any]) -> list[str] | None:

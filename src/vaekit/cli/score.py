@@ -208,7 +208,8 @@ def _split(
             own, dataset=data, val_fraction=0.0, test_fraction=0.0, label_column=args.label_column
         )
         split = "train"  # with no held-out fractions: every row, in file order
-    return load_dataset(config).split(split)
+    dataset = load_dataset(config)
+    return (dataset if data is None else api.for_run(dataset, saved)).split(split)
 
 
 def _first(

@@ -81,12 +81,17 @@ def train(args: argparse.Namespace) -> int:
     if tracker is not None:
         fit = functools.partial(fit, hooks=[tracker])
     try:
-        model = fit()
-    except KeyboardInterrupt:
+        return finish(fit, tracker, data, out, args)
+    except KeyboardInterrupt:  # in training, or after it, while the report is drawn
         if not distributed.is_main():
             return 130
         print(f"vaekit: interrupted; {saved_text(out)}", file=sys.stderr)
         return 130
+
+
+def finish(fit: Any, tracker: Any, data: Any, out: Path, args: argparse.Namespace) -> int:
+    """Train (``fit()``), then on rank 0 write the report and model card and say what was done."""
+    model = fit()
     final = tracking.evaluation(tracker, model, data, out)  # every rank: they share the samples
     if not distributed.is_main():
         return 0

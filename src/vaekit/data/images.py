@@ -143,6 +143,11 @@ def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def read_image(path: Path) -> np.ndarray:
+    """One image file by the same rules as a folder's: uint8 ``(H, W)`` or ``(H, W, 3)``."""
+    return _decode(path, None)
+
+
 def read_image_folder(folder: Path, image_size: str | None = None) -> Source:
     """Read every image under ``folder``: x ``(N, C, H, W)`` uint8 (value_scale 255), labels."""
     files, labels = list_images(folder)

@@ -6,6 +6,8 @@ Every reader (named datasets, array files, CSV, image folders) returns a :class:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,9 +97,20 @@ def check_standardizable(xs: list[torch.Tensor], loc: torch.Tensor, name: str) -
             )
 
 
+def has_observed(x: np.ndarray | torch.Tensor) -> bool:
+    """Whether ``x`` holds a value that is not missing (NaN); its max is NaN where any value is
+    missing, so complete data costs one pass."""
+    if isinstance(x, torch.Tensor):
+        return x.numel() > 0 and (not torch.isnan(x.max()) or not bool(torch.isnan(x).all()))
+    if x.size == 0:
+        return False
+    return x.dtype.kind != "f" or not np.isnan(x.max()) or not np.isnan(x).all()
+
+
 def detect_kind(arrays: list[np.ndarray], value_scale: float = 1.0) -> str:
-    """``"binary"`` if every value is 0 or 1, ``"grey"`` if all lie in [0, 1], else ``"real"``."""
-    arrays = [a for a in arrays if a.size]
+    """``"binary"`` if every value is 0 or 1, ``"grey"`` if all lie in [0, 1], else ``"real"``;
+    missing values (NaN) and arrays of nothing else are left out."""
+    arrays = [a for a in arrays if has_observed(a)]
     lo = min(float(np.nanmin(a)) for a in arrays) / value_scale  # NaN: missing values
     hi = max(float(np.nanmax(a)) for a in arrays) / value_scale
     if lo < 0 or hi > 1:
@@ -157,6 +170,14 @@ def _values(x: np.ndarray, idx: np.ndarray | None, value_scale: float) -> torch.
     return out.div_(value_scale) if value_scale != 1.0 else out
 
 
+def observed_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-feature mean and standard deviation (N in the denominator) of the observed
+    entries of ``x`` (N, *shape), missing ones (NaN) left out: each (*shape), NaN for a feature
+    with no observed entry."""
+    loc = x.nanmean(dim=0)  # (*shape)
+    return loc, (x - loc).square().nanmean(dim=0).sqrt()
+
+
 def standardization(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The train split's per-feature mean and standard deviation, each ``(*shape)``.
 
@@ -166,8 +187,8 @@ def standardization(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     x = x_train.double()  # (N, *shape)
     if x.isnan().any():
-        loc = x.nanmean(dim=0).nan_to_num(0.0)  # an all-missing feature: 0
-        scale = (x - loc).square().nanmean(dim=0).sqrt().nan_to_num(0.0)
+        loc, scale = observed_moments(x)
+        loc, scale = loc.nan_to_num(0.0), scale.nan_to_num(0.0)  # an all-missing feature: 0, 1
         scale[scale == 0] = 1.0
         return loc.float(), scale.float()
     loc = x.mean(dim=0)
@@ -185,6 +206,8 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
     """
     x, scale = source.x, source.value_scale
     parts = [a for a in (x, source.x_val, source.x_test) if a is not None]
+    if not any(has_observed(a) for a in parts):
+        raise DataError(f"{source.name}: every value is missing (NaN): nothing to learn from")
     kind = source.kind or detect_kind(parts, scale)
     levels = detect_levels(parts, scale) if kind == "grey" else None
     if kind == "grey" and x.ndim == 4 and x.shape[1] == 3:
@@ -207,6 +230,11 @@ def build_dataset(source: Source, config: DataConfig) -> Dataset:
             xs.append(_values(x, idx, scale))
             ys.append(_labels(source.y, idx))
 
+    if not has_observed(xs[0]):
+        raise DataError(
+            f"{source.name}: the training split ({len(xs[0])} of {len(x)} rows) holds no "
+            "observed value: every entry is missing (NaN); give it rows with observed values"
+        )
     loc = std = None
     if kind == "real":
         loc, std = standardization(xs[0])
@@ -265,3 +293,59 @@ def encode_labels(values: np.ndarray, where: str) -> tuple[np.ndarray, tuple[str
         classes, codes = np.unique(names, return_inverse=True)
         return codes.astype(np.int64), tuple(str(c) for c in classes)
     raise DataError(f"{where}: labels of type {values.dtype} are neither integers nor strings")
+
+
+def recode_labels(
+    y: np.ndarray,
+    names: tuple[str, ...] | None,
+    classes: tuple[str, ...] | None,
+    where: str,
+) -> np.ndarray:
+    """Labels ``y`` (N,) coded by a file's own class ``names`` (0..K-1 in sorted order; None for
+    integer labels) -> codes of the ``classes`` a model was trained with (None: integer labels),
+    so that a file holding only some of the classes means the same classes.
+
+    :class:`DataError` for a name the model does not know, or names where the model was trained
+    on integers (and the reverse).
+    """
+    if names is None and classes is None:
+        return np.asarray(y, dtype=np.int64)
+    if classes is None:
+        raise DataError(
+            f"{where}: the labels are class names ({_few(names or ())}), but the model was "
+            "trained on integer labels (or by a vaekit that kept no class names: retrain it)"
+        )
+    if names is None:
+        raise DataError(
+            f"{where}: the labels are integers, but the model was trained on the class names "
+            f"{_few(classes)}: give those names"
+        )
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        label = "labels" if len(unknown) > 1 else "label"
+        raise DataError(
+            f"{where}: {label} {_few([repr(n) for n in unknown])} not among the model's classes "
+            f"({_few(classes)})"
+        )
+    table = np.array([classes.index(n) for n in names], dtype=np.int64)  # file code -> model's
+    return table[np.asarray(y, dtype=np.int64)]
+
+
+def _few(names: Sequence[str], n: int = 10) -> str:
+    """``names`` for a message: the first ``n``, then how many in all."""
+    shown = ", ".join(names[:n])
+    return shown if len(names) <= n else f"{shown}, ... ({len(names)} in all)"
+
+
+def relabel(data: Dataset, classes: tuple[str, ...] | None) -> Dataset:
+    """``data`` (read from a new file) with its labels coded as the ``classes`` a model was
+    trained with (:func:`recode_labels`); unchanged without labels."""
+    if data.y_train is None:
+        return data
+
+    def recode(y: torch.Tensor | None) -> torch.Tensor:
+        assert y is not None  # labels are given for all splits or for none
+        return torch.from_numpy(recode_labels(y.numpy(), data.classes, classes, data.name))
+
+    y_train, y_val, y_test = (recode(y) for y in (data.y_train, data.y_val, data.y_test))
+    return dataclasses.replace(data, y_train=y_train, y_val=y_val, y_test=y_test, classes=classes)

@@ -377,8 +377,7 @@ class VAE(nn.Module):
         makes it repeatable and leaves the global RNG alone. Batches of at most ``batch_size``
         rows, fewer where k is large (:data:`vaekit.model.impute.IMPUTE_BLOCK`).
         """
-        if draws < 0 or k < 1:
-            raise DataError(f"draws must be >= 0 and k >= 1, got draws={draws}, k={k}")
+        impute.check_arguments(draws, k, batch_size, seed)
         x = self.check_data(x, missing=True)
         c = self.condition(y, len(x))
         return impute.impute_batches(self, x, k, draws, c, batch_size, seed)

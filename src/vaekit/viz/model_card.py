@@ -18,8 +18,7 @@ from vaekit.config import to_dict
 from vaekit.model.vae import VAE
 from vaekit.viz import plots
 
-CARD_FILE = "README.md"
-CURVES_FILE = "training_curves.png"
+CARD_FILE, CURVES_FILE = runs.CARD, runs.CURVES
 TAGS = ("vaekit", "variational-autoencoder", "pytorch", "safetensors")
 EVALUATION_KEYS = (
     "nll",
