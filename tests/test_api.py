@@ -112,3 +112,33 @@ def test_fit_on_incomplete_data_only_when_allowed_then_impute(tmp_path, one_thre
     torch.testing.assert_close(
         loaded.impute(holes, k=20, seed=1), model.impute(holes, k=20, seed=1)
     )
+
+
+def test_resume_refuses_fewer_epochs_than_the_run_has(tmp_path):
+    out = tmp_path / "run"
+    vaekit.fit("digits", vaekit.ModelConfig(hidden=(8,)), vaekit.TrainConfig(epochs=2), out=out)
+    before = (out / "config.json").read_text()
+    with pytest.raises(ConfigError, match="trained 2 epochs already: resume with epochs >= 2"):
+        vaekit.fit(out=out, resume=True, train_config=vaekit.TrainConfig(epochs=1))
+    assert (out / "config.json").read_text() == before
+
+
+def test_save_into_a_run_keeps_its_evaluation_only_for_its_own_weights(tmp_path):
+    """Saving another model into a run folder is refused (config.json would contradict it); the
+    run's own architecture with other weights gets a card without the old evaluation."""
+    from vaekit import runs
+
+    out = tmp_path / "run"
+    small = vaekit.ModelConfig(hidden=(8,), likelihood="bernoulli")
+    model = vaekit.fit("digits", small, vaekit.TrainConfig(epochs=1), out=out)
+    runs.RunFolder(out).write_evaluation({"nll": 123.456})
+    vaekit.save(model, out)  # its own weights: the evaluation is theirs
+    assert "| nll | 123.5 |" in (out / runs.CARD).read_text()
+    other = vaekit.fit("digits", vaekit.ModelConfig(hidden=(8,), likelihood="gaussian"))
+    weights = (out / runs.MODEL).read_bytes()
+    with pytest.raises(ConfigError, match="holds a run of another model"):
+        vaekit.save(other, out)
+    assert (out / runs.MODEL).read_bytes() == weights
+    retrained = vaekit.fit("digits", small, vaekit.TrainConfig(epochs=1, seed=9))
+    vaekit.save(retrained, out)
+    assert "| nll |" not in (out / runs.CARD).read_text()

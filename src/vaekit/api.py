@@ -139,6 +139,11 @@ def fit(
         if model is not None and not _same_model(model, saved["model"]):
             raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
         model, train_config = saved["model"], _resumed(saved["train"], train_config)
+        done = runs.RunFolder(out).saved_epoch()
+        if train_config.epochs < done:  # config.json would then contradict the run
+            raise ConfigError(
+                f"{out} has trained {done} epochs already: resume with epochs >= {done}"
+            )
         if data is None:
             dataset, data_config = as_dataset(saved["data"], **data_options)
         else:
@@ -270,16 +275,32 @@ def save(model: VAE, path: str | Path) -> Path:
     and a README.md model card that a model hub renders (:mod:`vaekit.viz.model_card`), with
     the configuration and training curves of a model from :func:`fit`, and the evaluation of a
     run folder's evaluation.json. Returns the weights' path."""
-    saved = checkpoint.save_model(model, path)
-    if Path(path).suffix != ".safetensors":
-        from vaekit.viz import model_card
+    if Path(path).suffix == ".safetensors":
+        return checkpoint.save_model(model, path)
+    from vaekit.viz import model_card
 
-        folder = runs.RunFolder(path)
-        is_run = (Path(path) / runs.CONFIG).is_file()
-        config = read_config(path)["raw"] if is_run else getattr(model, "run_config", None)
-        history = getattr(model, "history", None) or folder.history()
-        model_card.write(path, model, config, history, folder.evaluation())
+    folder = runs.RunFolder(path)
+    is_run = (Path(path) / runs.CONFIG).is_file()
+    if is_run and not _same_model(model.config, read_config(path)["model"]):
+        raise ConfigError(f"{path} holds a run of another model; save this one elsewhere")
+    evaluation = None if _other_weights(model, folder) else folder.evaluation()
+    saved = checkpoint.save_model(model, path)
+    config = read_config(path)["raw"] if is_run else getattr(model, "run_config", None)
+    history = getattr(model, "history", None) or folder.history()
+    model_card.write(path, model, config, history, evaluation)
     return saved
+
+
+def _other_weights(model: VAE, folder: runs.RunFolder) -> bool:
+    """Whether ``folder`` holds weights other than ``model``'s (its evaluation is of them)."""
+    path = folder.path / runs.MODEL
+    if not path.is_file():
+        return False
+    try:
+        sums = checkpoint.read_header(path).meta.get("sha256")
+    except CheckpointError:  # a damaged file: whatever it held, its evaluation is not this one's
+        return True
+    return sums != {k: checkpoint.sha256(v) for k, v in model.state_dict().items()}
 
 
 def load(path: str | Path, device: str = "cpu") -> VAE:
