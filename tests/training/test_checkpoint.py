@@ -183,3 +183,16 @@ def test_a_training_state_from_another_run_is_refused(tmp_path):
     assert (tmp_path / "a" / runs.MODEL).read_bytes() == model_before
     state = train(_model(), x, None, other, out=tmp_path / "a", resume=True)  # its own settings
     assert state.epoch == 2
+
+
+@pytest.mark.parametrize("kind", ["binary", "grey", "rgb", "real"])
+def test_a_model_of_every_data_kind_loads_back(tmp_path, kind):
+    """Every kind the data readers produce (RGB images included) is a kind a checkpoint holds."""
+    from vaekit.data.dataset import KINDS
+
+    assert kind in KINDS
+    shape = (3, 4, 4) if kind == "rgb" else (1, 4, 4)
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=2, hidden=(8,)), shape, kind)
+    checkpoint.save_model(model, tmp_path)
+    assert checkpoint.load_model(tmp_path).kind == kind

@@ -34,12 +34,12 @@ from torch import Tensor
 
 from vaekit import runs
 from vaekit.config import ModelConfig, to_dict
+from vaekit.data.dataset import KINDS
 from vaekit.errors import CheckpointError, TrainingError, VaekitError
 from vaekit.model.vae import VAE
 
 FORMAT = "vaekit/1"
 MODEL_FILE, STATE_FILE = runs.MODEL, runs.STATE
-KINDS = ("binary", "grey", "real")
 MAX_SIDE, MAX_FEATURES, MAX_CLASSES = 1 << 16, 1 << 26, 1 << 16
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.uint8: "U8"}
 OPTIM_KEYS = ("step", "exp_avg", "exp_avg_sq")
