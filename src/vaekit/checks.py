@@ -35,7 +35,7 @@ def checked(cls: type, values: Any, where: str) -> Any:
     if unknown:
         raise CheckpointError(f"{where}: unknown field {unknown[0]!r}")
     for name, value in values.items():
-        if not _fits(hints[name], value, LIMITS.get(name)):
+        if not fits(hints[name], value, LIMITS.get(name)):
             raise CheckpointError(f"{where}: {name} = {shorten(value)} is not a valid value")
     try:
         return cls(**values)
@@ -43,19 +43,19 @@ def checked(cls: type, values: Any, where: str) -> Any:
         raise CheckpointError(f"{where}: {e}") from None
 
 
-def _fits(hint: Any, value: Any, limit: int | None) -> bool:
+def fits(hint: Any, value: Any, limit: int | None) -> bool:
     """Whether a JSON ``value`` is of the type ``hint`` (int, float, str, bool, tuples of them,
     optional), and any integer in it within ``limit``."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         return (value is None and type(None) in args) or any(
-            _fits(a, value, limit) for a in args if a is not type(None)
+            fits(a, value, limit) for a in args if a is not type(None)
         )
     if origin is tuple:
         return (
             isinstance(value, list | tuple)
             and len(value) <= MAX_ITEMS
-            and all(_fits(args[0], v, limit) for v in value)
+            and all(fits(args[0], v, limit) for v in value)
         )
     if hint is bool:
         return isinstance(value, bool)

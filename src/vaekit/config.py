@@ -1,16 +1,22 @@
 """Frozen configuration dataclasses, one per concern: the model and the training run.
 
 Each field carries a one-line ``help`` in its metadata; the CLI builds its options from these
-fields, so the two never drift apart. Cross-field checks live in ``__post_init__``.
+fields, so the two never drift apart. ``__post_init__`` first checks every field's type
+against its annotation (:func:`check_types`), then the ranges and cross-field rules.
 The data config lives beside the data code (:class:`vaekit.data.DataConfig`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import reprlib
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaekit.checks import MAX_ITEMS, fits
 from vaekit.errors import ConfigError
 
 
@@ -62,8 +68,7 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        check_types(self)
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if any(h < 1 for h in self.hidden):
@@ -119,6 +124,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        check_types(self)
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
@@ -147,6 +153,72 @@ class TrainConfig:
             raise ConfigError(f"unknown precision {self.precision!r}; choose from {choices}")
         if self.precision == "fp16" and self.device == "cpu":
             raise ConfigError("precision fp16 needs a CUDA GPU; use bf16 on a CPU")
+
+
+def check_types(config: Any) -> None:
+    """Check every field of the frozen config dataclass ``config`` against its annotation (int,
+    float, str, bool, tuples of them, optional), before any range check: :class:`ConfigError`
+    naming the field, the value and the type expected.
+
+    An int field takes an integer, never a bool (NumPy integers become int); a float field any
+    finite real number (it becomes a float); a tuple field a list or tuple (it becomes a tuple).
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        given = getattr(config, f.name)
+        value = _normal(hints[f.name], given)
+        if not fits(hints[f.name], value, None):
+            expected = _expected(hints[f.name])
+            raise ConfigError(f"{f.name} must be {expected}, got {reprlib.repr(given)}")
+        object.__setattr__(config, f.name, value)
+
+
+def _normal(hint: Any, value: Any) -> Any:
+    """``value`` in the plain Python type of ``hint`` where it is one in another guise (a NumPy
+    number, an int for a float, a list for a tuple); anything else unchanged, for :func:`fits`
+    to refuse."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        fitting = (_normal(a, value) for a in args if a is not type(None))
+        return next((v for v in fitting if fits(hint, v, None)), value)
+    if typing.get_origin(hint) is tuple and isinstance(value, list | tuple):
+        return tuple(_normal(args[0], v) for v in value)
+    if isinstance(value, bool) or hint not in (int, float):
+        return value
+    if hint is int and isinstance(value, numbers.Integral):
+        return int(value)
+    if hint is float and isinstance(value, numbers.Real):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float
+            return float("inf")
+    return value
+
+
+#: each field type in words, as one value and as the items of a tuple
+_WORDS = {int: ("an integer", "integers"), float: ("a finite number", "finite numbers")}
+_WORDS |= {bool: ("True or False", "booleans"), str: ("a string", "strings")}
+
+
+def _expected(hint: Any) -> str:
+    """What a value of type ``hint`` must be, in words."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join([_expected(a) for a in args if a is not type(None)] + ["None"])
+    if typing.get_origin(hint) is tuple:
+        return f"a list or tuple of at most {MAX_ITEMS} {_WORDS[args[0]][1]}"
+    return _WORDS[hint][0]
+
+
+def layer_sizes(value: Any) -> Any:
+    """Layer sizes as the scikit-learn estimators take them (one integer for one layer, or a
+    list, tuple or 1-d array of integers) as the tuple :class:`ModelConfig` takes; anything else
+    unchanged, for :class:`ModelConfig` to refuse naming the field."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (value,)
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):  # a NumPy array
+        return tuple(value.tolist())
+    return value
 
 
 def _choices(cls: type, name: str) -> tuple[str, ...]:

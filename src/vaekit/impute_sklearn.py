@@ -23,8 +23,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vaekit import api
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config import ModelConfig, TrainConfig, layer_sizes
 from vaekit.data import DataConfig, from_arrays
+from vaekit.errors import ConfigError
+from vaekit.model.inputs import check_count, is_real
 
 IMPUTE_SEED = 0  #: seed of the importance samples behind ``transform``: repeatable imputations
 DTYPES = [np.float64, np.float32]
@@ -86,7 +88,14 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return x
 
     def fit(self, X: Any, y: Any = None) -> VAEImputer:
-        """Train the VAE on the incomplete rows ``X`` (n_samples, n_features); ``y`` is ignored."""
+        """Train the VAE on the incomplete rows ``X`` (n_samples, n_features); ``y`` is ignored.
+        :class:`vaekit.errors.ConfigError` (a ``ValueError``) naming a parameter of the wrong
+        type or out of range."""
+        if not is_real(self.missing_values):
+            raise ConfigError(
+                f"missing_values must be a number (or NaN), got {self.missing_values!r}"
+            )
+        check_count("k_impute", self.k_impute, 1)  # used by transform: refused before training
         x = self._nan_missing(X, reset=True)
         if isinstance(self.random_state, int | np.integer):
             seed = int(self.random_state)
@@ -94,7 +103,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         model = ModelConfig(
             latent_dim=self.latent_dim,
-            hidden=tuple(np.atleast_1d(self.hidden)),
+            hidden=layer_sizes(self.hidden),
             activation=self.activation,
             likelihood=self.likelihood,
             mask_input=True,

@@ -25,9 +25,11 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vaekit import api
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config import ModelConfig, TrainConfig, layer_sizes
 from vaekit.data import DataConfig, from_arrays
+from vaekit.errors import ConfigError
 from vaekit.evaluation import scores
+from vaekit.model.inputs import check_count, is_integer, is_real
 
 METHODS = ("elbo", "nll", "regret")  #: the scores defined for rows of features (not images only)
 AUTO_FPR = 0.05  #: contamination="auto": the threshold leaves this fraction of training rows out
@@ -77,12 +79,17 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_params(self) -> float:
+        """The contamination as a fraction; :class:`ConfigError` (a ``ValueError``) naming a
+        parameter of the wrong type or out of range (the configs check the others)."""
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.contamination == "auto":
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        check_count("k", self.k, 1)
+        if self.random_state is not None and not is_integer(self.random_state):
+            raise ConfigError(f"random_state must be an integer or None, got {self.random_state!r}")
+        if isinstance(self.contamination, str) and self.contamination == "auto":
             return AUTO_FPR
-        if isinstance(self.contamination, str) or not 0 < self.contamination <= 0.5:
-            raise ValueError(
+        if not is_real(self.contamination) or not 0 < self.contamination <= 0.5:
+            raise ConfigError(
                 f"contamination must be 'auto' or a float in (0, 0.5], got {self.contamination!r}"
             )
         return float(self.contamination)
@@ -94,7 +101,7 @@ class VAEOutlierDetector(OutlierMixin, BaseEstimator):
         seed = 0 if self.random_state is None else int(self.random_state)
         model_config = ModelConfig(
             latent_dim=self.latent_dim,
-            hidden=tuple(np.atleast_1d(self.hidden)),
+            hidden=layer_sizes(self.hidden),
             likelihood=self.likelihood,
         )
         train_config = TrainConfig(

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from vaekit import api
-from vaekit.config import ModelConfig, TrainConfig
+from vaekit.config import ModelConfig, TrainConfig, layer_sizes
 from vaekit.data import DataConfig, from_arrays
 
 SCORE_SEED = 0  #: seed of the posterior samples behind ``score``: the same model scores the same
@@ -112,10 +112,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     def configs(self) -> tuple[ModelConfig, TrainConfig]:
-        """The vaekit configs these hyper-parameters stand for (``random_state`` -> seed)."""
+        """The vaekit configs these hyper-parameters stand for (``random_state`` -> seed);
+        :class:`vaekit.errors.ConfigError` (a ``ValueError``) naming a parameter of the wrong
+        type or out of range."""
         values = self.get_params()
-        values["hidden"] = tuple(int(h) for h in np.atleast_1d(self.hidden))
-        values["channels"] = tuple(int(c) for c in np.atleast_1d(self.channels))
+        values["hidden"] = layer_sizes(self.hidden)  # ModelConfig checks each value's type
+        values["channels"] = layer_sizes(self.channels)
         model = ModelConfig(**{f.name: values[f.name] for f in _fields(ModelConfig)})
         if isinstance(self.random_state, int | np.integer):
             seed = int(self.random_state)

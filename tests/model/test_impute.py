@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaekit.config import ModelConfig
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 from vaekit.model.vae import VAE
 
 D, S = 4, 0.3
@@ -80,7 +80,7 @@ def test_observed_entries_are_never_changed():
 
 def test_bad_imputation_arguments_are_clear_errors():
     model, _, _ = _linear_model()
-    with pytest.raises(DataError, match="draws must be an integer >= 0, got -1"):
+    with pytest.raises(ConfigError, match="draws must be an integer >= 0, got -1"):
         model.impute(torch.zeros(2, D), draws=-1)
     with pytest.raises(DataError, match="infinite value"):
         model.impute(torch.full((2, D), float("inf")))
@@ -91,9 +91,10 @@ def test_bad_imputation_arguments_are_clear_errors():
         ({"k": "10"}, "k must be an integer >= 1, got '10'"),
         ({"draws": True}, "draws must be an integer >= 0, got True"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
-        ({"seed": 0.5}, "seed must be an integer or None, got 0.5"),
+        ({"seed": 0.5}, "seed must be a 64-bit integer or None, got 0.5"),
+        ({"seed": 2**64}, "seed must be a 64-bit integer or None"),
     ]:
-        with pytest.raises(DataError, match=match):
+        with pytest.raises(ConfigError, match=match):
             model.impute(x, **options)
     assert model.impute(x, draws=np.int64(2), k=np.int32(5)).shape == (2, 1, D)
 

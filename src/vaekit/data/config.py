@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vaekit.config import check_types
 from vaekit.errors import ConfigError
 
 ENV_DATA_DIR = "VAEKIT_DATA_DIR"
@@ -46,7 +48,12 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the data comes from and how it is split."""
+    """Where the data comes from and how it is split.
+
+    Every field's type is checked (:func:`vaekit.config.check_types`); ``dataset`` and
+    ``data_dir`` also take a path (``pathlib.Path``), and ``label_column`` an integer index,
+    both kept as strings.
+    """
 
     dataset: str = _help(
         "a name (digits, mnist, fashion-mnist, binarized-mnist) or a path "
@@ -85,7 +92,15 @@ class DataConfig:
     )
 
     def __post_init__(self) -> None:
-        if not str(self.dataset).strip():
+        for name in ("dataset", "data_dir"):  # a path is a string here (and in config.json)
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
+        if isinstance(self.label_column, numbers.Integral) and not isinstance(
+            self.label_column, bool
+        ):
+            object.__setattr__(self, "label_column", str(self.label_column))  # an index
+        check_types(self)
+        if not self.dataset.strip():
             raise ConfigError("dataset must be a dataset name or a path, got an empty string")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -96,13 +111,13 @@ class DataConfig:
                 f"val_fraction + test_fraction must be < 1 to leave training data, got "
                 f"{self.val_fraction} + {self.test_fraction}"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.image_size is not None:
             parse_image_size(self.image_size)
         if self.missing not in ("error", "allow"):
             raise ConfigError(f"missing must be 'error' or 'allow', got {self.missing!r}")
-        if self.label_column is not None and not str(self.label_column).strip():
+        if self.label_column is not None and not self.label_column.strip():
             raise ConfigError("label_column must be a column name or index, got an empty string")
 
     @property

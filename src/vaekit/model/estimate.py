@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 from tqdm.auto import tqdm
 
+from vaekit.model.inputs import check_count
 from vaekit.model.objectives import log_prob_observed
 
 #: target floats in the largest (chunk * batch, width) tensor: 2 MB, so a chunk's tensors stay in
@@ -95,9 +96,9 @@ def importance_sample(
     a lower bound in expectation that tightens towards log p(x) as k grows. Global torch RNG.
     ``y`` (B, C): the condition vectors of a conditional model (then it estimates log p(x|y)).
     NaN entries of ``x`` are missing: then it estimates log p(x_obs) (Mattei & Frellsen 2019).
+    :class:`ConfigError` unless ``k`` is an integer >= 1.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = check_count("k", k, 1)
     B = x.shape[0]
     block = BLOCK_ELEMENTS if x.device.type == "cpu" else GPU_BLOCK_ELEMENTS
     chunk = chunk or chunk_size(k, B, width or x[0].numel(), block)
@@ -137,10 +138,10 @@ def estimate(
     """:func:`importance_sample` over all of ``x`` (N, *shape), checked data in data units, in
     batches of ``batch_size``: per-example results (N,) in nats in the data's units (the model's
     change of units added, counting observed entries only where ``x`` has NaN). ``y`` (N, C): the
-    condition vectors of a conditional model. ``progress`` shows a bar.
+    condition vectors of a conditional model. ``progress`` shows a bar. :class:`ConfigError`
+    unless ``k`` and ``batch_size`` are integers >= 1.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    k, batch_size = check_count("k", k, 1), check_count("batch_size", batch_size, 1)
     width = max([math.prod(model.shape), *model.config.hidden])  # the widest decoder layer
     xs = x.split(batch_size)
     cs = repeat(None) if y is None else y.split(batch_size)

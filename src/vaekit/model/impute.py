@@ -17,8 +17,7 @@ for missing data sees the zero-filled data and the mask; any other model sees th
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Protocol, TypeGuard
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -94,20 +93,6 @@ def impute(
         rows = torch.arange(x.shape[0], device=x.device)  # (B,)
         fill = model.from_model_space(x_k[pick, rows])  # (M, B, *shape)
     return torch.where(mask, x, torch.where(ok, fill, torch.nan))
-
-
-def check_arguments(draws: object, k: object, batch_size: object, seed: object) -> None:
-    """:class:`DataError` unless ``draws`` >= 0, ``k`` >= 1 and ``batch_size`` >= 1 are
-    integers and ``seed`` is an integer or None."""
-    for name, value, least in (("draws", draws, 0), ("k", k, 1), ("batch_size", batch_size, 1)):
-        if not _is_integer(value) or value < least:
-            raise DataError(f"{name} must be an integer >= {least}, got {value!r}")
-    if seed is not None and not _is_integer(seed):
-        raise DataError(f"seed must be an integer or None, got {seed!r}")
-
-
-def _is_integer(value: object) -> TypeGuard[int]:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _unfilled(out: Tensor, draws: int) -> Tensor:

@@ -2,13 +2,15 @@
 
 ``qz``, ``pz`` and ``px`` return ``torch.distributions`` objects; ``terms`` assembles them into
 an objective. The user-facing methods (``encode``, ``decode``, ``sample``, ...) take and return
-data in its original units, accept NumPy arrays or tensors, and check their input.
+data in its original units, accept NumPy arrays or tensors, and check their input
+(:mod:`vaekit.model.inputs`): data that is not numbers of the model's shape is a
+:class:`DataError`, a count, ``k``, batch size or seed that is not an integer in range a
+:class:`ConfigError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, cast
 
 import numpy as np
@@ -18,8 +20,8 @@ from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.config import ModelConfig
 from vaekit.errors import DataError
-from vaekit.model import estimate, impute
-from vaekit.model.inputs import as_examples
+from vaekit.model import estimate, impute, inputs
+from vaekit.model.inputs import as_examples, as_tensor, check_count, check_int_seed, check_seed
 from vaekit.model.likelihoods import make_likelihood, resolve
 from vaekit.model.missing import check_finite, masked_shape, with_mask
 from vaekit.model.nets import make_networks
@@ -121,32 +123,7 @@ class VAE(nn.Module):
         encoded), or vectors (n, y_dim). None for an unconditional model; :class:`DataError`
         for a missing, misshapen or out-of-range ``y`` (``check=False`` skips the value checks,
         for the training loop's already checked labels)."""
-        if not self.y_dim:
-            if y is not None:
-                raise DataError("this model is not conditional: drop y (or train with conditional)")
-            return None
-        if y is None:
-            raise DataError(
-                f"this model is conditional: pass y, labels 0..{self.y_dim - 1} or vectors of "
-                f"{self.y_dim} values"
-            )
-        t = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y, device=self.device)
-        if not t.is_floating_point():
-            t = t.reshape(-1).expand(n) if t.numel() == 1 else t
-            if t.shape != (n,):
-                raise DataError(f"y has shape {tuple(t.shape)}, expected ({n},) labels")
-            if check and ((t < 0).any() or (t >= self.y_dim).any()):
-                raise DataError(
-                    f"labels must lie in 0..{self.y_dim - 1}, got values in "
-                    f"[{int(t.min())}, {int(t.max())}]"
-                )
-            return torch.nn.functional.one_hot(t.long(), self.y_dim).float()  # (n, C)
-        t = t.float()
-        if t.shape != (n, self.y_dim):
-            raise DataError(f"y has shape {tuple(t.shape)}, expected ({n}, {self.y_dim}) vectors")
-        if check and not torch.isfinite(t).all():
-            raise DataError("y contains NaN or infinite values")
-        return t
+        return inputs.as_conditions(y, n, self.y_dim, self.device, check)
 
     def to_model_space(self, x: Tensor) -> Tensor:
         return (x - self.x_loc) / self.x_scale if self.standardized else x
@@ -231,20 +208,13 @@ class VAE(nn.Module):
         self.likelihood.check(t[~torch.isnan(t)] if missing else t)
         return t
 
-    def is_one(self, x: ArrayLike) -> bool:
-        """Whether ``x`` is one example, (*shape) or flat (prod(shape),), not a batch."""
-        shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-        one = shape == self.shape or shape == (math.prod(self.shape),)
-        return one or (len(shape) == len(self.shape) - 1 and (1, *shape) == self.shape)
-
     def batch(self, x: ArrayLike, name: str = "x") -> tuple[Tensor, bool]:
-        """:meth:`check_data` of ``x`` as a batch (N, *shape), and whether it was one example
-        (then the caller drops the batch dimension of its result)."""
-        one = self.is_one(x)
-        if one:
-            t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-            x = t.reshape(1, *self.shape)
-        return self.check_data(x, name), one
+        """:meth:`check_data` of ``x`` as a batch (N, *shape), and whether it was one example,
+        (*shape) or flat (prod(shape),) (then the caller drops the batch dimension of its
+        result)."""
+        t = as_tensor(x, name)
+        one = inputs.is_one(tuple(t.shape), self.shape)
+        return self.check_data(t.reshape(1, *self.shape) if one else t, name), one
 
     @torch.no_grad()
     def encode(self, x: ArrayLike, sample: bool = False, *, y: ArrayLike | None = None) -> Tensor:
@@ -264,8 +234,7 @@ class VAE(nn.Module):
     def decode(self, z: ArrayLike, *, y: ArrayLike | int | None = None) -> Tensor:
         """The mean of p(x|z[, y]) for each z (N, L) -> (N, *shape), in data units.
         A conditional model needs ``y``: one label, labels (N,) or vectors (N, y_dim)."""
-        z = torch.as_tensor(np.asarray(z) if not isinstance(z, Tensor) else z)
-        z = z.to(device=self.device, dtype=torch.float32)
+        z = as_tensor(z, "z").to(device=self.device, dtype=torch.float32)
         L = self.config.latent_dim
         if z.ndim != 2 or z.shape[1] != L:
             raise DataError(f"z has shape {tuple(z.shape)}, expected (N, {L})")
@@ -293,8 +262,7 @@ class VAE(nn.Module):
         (and advances) the global RNG, so repeated calls give new samples. A conditional model
         needs ``y``: one label for all n (``y=7``), labels (n,) or vectors (n, y_dim).
         """
-        if n < 1:
-            raise DataError(f"n must be >= 1, got {n}")
+        n, seed = check_count("n", n, 1), check_seed(seed)
         self.condition(y, n)  # check y before drawing
         if seed is None:
             return self.decode(self.pz().sample((n,)), y=y)  # (n, L) from the global RNG
@@ -316,12 +284,12 @@ class VAE(nn.Module):
     ) -> Tensor:
         """Decode ``steps`` points on the line between the posterior means of two examples.
 
-        ``x_a``, ``x_b``: one example each, (*shape) or (1, *shape). Returns (steps, *shape).
-        A conditional model needs their conditions ``y_a``, ``y_b`` (a label or a vector); the
-        condition moves along the line between them too.
+        ``x_a``, ``x_b``: one example each, (*shape) or (1, *shape); a batch of more is a
+        :class:`DataError` (interpolate pairs one at a time). ``steps`` >= 2. Returns
+        (steps, *shape). A conditional model needs their conditions ``y_a``, ``y_b`` (a label or
+        a vector); the condition moves along the line between them too.
         """
-        if steps < 2:
-            raise DataError(f"steps must be >= 2, got {steps}")
+        steps = check_count("steps", steps, 2)
         c_a, c_b = self.condition(y_a, 1), self.condition(y_b, 1)  # (1, C) each, or None
         z_a = self.encode(self._one(x_a, "x_a"), y=c_a)  # (1, L)
         z_b = self.encode(self._one(x_b, "x_b"), y=c_b)  # (1, L)
@@ -330,12 +298,16 @@ class VAE(nn.Module):
         return self.decode((1 - t) * z_a + t * z_b, y=c)
 
     def _one(self, x: ArrayLike, name: str) -> Tensor:
-        return self.batch(x, name)[0][:1]
+        t = self.batch(x, name)[0]  # (N, *shape)
+        if len(t) != 1:
+            raise DataError(f"interpolate takes one example at each end, got {len(t)} in {name}")
+        return t
 
     @torch.no_grad()
     def elbo(self, x: ArrayLike, batch_size: int = 1024, *, y: ArrayLike | None = None) -> Terms:
         """Per-example ELBO terms (N,) in nats, one posterior sample each, in data units; one
         example (*shape) gives scalars."""
+        batch_size = check_count("batch_size", batch_size, 1)
         x, one = self.batch(x)
         c = self.condition(y, len(x))
         parts = [self.terms(xb, y=cb) for xb, cb in split_batches(x, c, batch_size)]
@@ -352,6 +324,7 @@ class VAE(nn.Module):
         :func:`vaekit.evaluation.evaluate.evaluate` for the full report with standard errors.
         One example (*shape) gives a scalar.
         """
+        k, batch_size = check_count("k", k, 1), check_count("batch_size", batch_size, 1)
         x, one = self.batch(x)
         log_px = estimate.estimate(self, x, k, batch_size, self.condition(y, len(x))).log_px
         return log_px[0] if one else log_px
@@ -377,20 +350,30 @@ class VAE(nn.Module):
         makes it repeatable and leaves the global RNG alone. Batches of at most ``batch_size``
         rows, fewer where k is large (:data:`vaekit.model.impute.IMPUTE_BLOCK`).
         """
-        impute.check_arguments(draws, k, batch_size, seed)
+        draws, k, batch_size, seed = inputs.check_arguments(draws, k, batch_size, seed)
         x = self.check_data(x, missing=True)
         c = self.condition(y, len(x))
         return impute.impute_batches(self, x, k, draws, c, batch_size, seed)
 
     def score(
-        self, x: ArrayLike, method: str | None = None, k: int | None = None, **options: Any
+        self,
+        x: ArrayLike,
+        method: str | None = None,
+        k: int | None = None,
+        *,
+        y: ArrayLike | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
     ) -> Tensor:
         """Per-example anomaly scores (N,) in input order, higher = more anomalous; see
-        :func:`vaekit.evaluation.scores.score` for the methods, units and ``options``."""
+        :func:`vaekit.evaluation.scores.score` for the methods, units and arguments."""
         from vaekit.evaluation import scores  # evaluation sits above the model: import on use
 
+        k = scores.DEFAULT_K if k is None else check_count("k", k, 1)
+        seed = check_int_seed(seed)
+        size = None if batch_size is None else check_count("batch_size", batch_size, 1)
         method = method or scores.DEFAULT_METHOD
-        return scores.score(self, x, method, scores.DEFAULT_K if k is None else k, **options)
+        return scores.score(self, x, method, k, y=y, seed=seed, batch_size=size)
 
 
 def split_batches(x: Tensor, c: Tensor | None, size: int) -> list[tuple[Tensor, Tensor | None]]:
