@@ -14,10 +14,15 @@ model.safetensors)::
 
 from __future__ import annotations
 
+import copy
 import csv
 import functools
 import io
-from collections.abc import Mapping, Sequence
+import math
+import multiprocessing
+import threading
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +31,13 @@ from typing import Any
 import numpy as np
 from joblib import parallel_config
 from matplotlib.figure import Figure
-from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid
+from tqdm import tqdm
 
 from vaekit import api, runs
 from vaekit.data import DataConfig, Dataset
+from vaekit.errors import ConfigError, TrainingError, VaekitError
 from vaekit.model.vae import VAE
 from vaekit.sklearn import VAETransformer
 
@@ -57,9 +64,115 @@ class SearchResult:
         return format_table(self.rows, self.scoring)
 
 
-def loglik_score(estimator: VAETransformer, x: np.ndarray, y: Any = None, *, k: int) -> float:
+def loglik_score(estimator: Any, x: np.ndarray, y: Any = None, *, k: int) -> float:
     """Scorer: mean importance-sampled log p(x) per example of ``x`` (nats), ``k`` samples."""
     return float(estimator.log_likelihood(x, k=k).mean())
+
+
+class Candidate(BaseEstimator):
+    """One setting of a search: fits a clone of ``estimator``, whose parameters it takes under
+    their own names (``latent_dim``, as the grid names them), so that a fit that fails raises its
+    vaekit error once, naming the setting by the parameters ``searched``."""
+
+    def __init__(self, estimator: Any = None, searched: tuple[str, ...] = ()) -> None:
+        self.estimator = estimator
+        self.searched = searched
+
+    def set_params(self, **params: Any) -> Candidate:
+        own = {name: params.pop(name) for name in ("estimator", "searched") if name in params}
+        super().set_params(**own)
+        if params:  # the setting: the estimator's own parameters
+            self.estimator.set_params(**params)
+        return self
+
+    def fit(self, x: Any, y: Any = None) -> Candidate:
+        """Fit a clone of the estimator on ``x``; a vaekit error names the setting."""
+        if multiprocessing.parent_process() is not None:
+            # a worker: tqdm's own lock is a semaphore shared between processes, which the
+            # resource tracker reports as leaked when a failed fit stops the other workers
+            tqdm.set_lock(threading.RLock())
+        self.fitted_ = clone(self.estimator)
+        try:
+            self.fitted_.fit(x)
+        except VaekitError as e:
+            where = in_setting(self.estimator.get_params(), self.searched)
+            raise reworded(e, f"{e}{where or ' (in a cross-validation fit)'}") from e
+        return self
+
+    def score(self, x: Any, y: Any = None) -> float:
+        return float(self.fitted_.score(x))
+
+    def log_likelihood(self, x: Any, k: int = 100) -> np.ndarray:
+        return np.asarray(self.fitted_.log_likelihood(x, k=k))
+
+
+def in_setting(params: Mapping[str, Any], names: Sequence[str]) -> str:
+    """`` (search setting latent_dim=2 beta=0.5)``: the values of ``names`` in ``params`` as
+    :func:`show` spells them, for an error message; empty without names."""
+    values = " ".join(f"{name}={show(params[name])}" for name in names)
+    return f" (search setting {values})" if values else ""
+
+
+def reworded(e: VaekitError, message: str) -> VaekitError:
+    """A copy of the error ``e`` (same class) that says ``message``."""
+    new = copy.copy(e)
+    new.args = (message,)
+    return new
+
+
+def check_grid(base: Any, grid: Mapping[str, Iterable[Any]]) -> dict[str, list[Any]]:
+    """``grid`` as lists of candidates, every setting checked before any fit: each is built
+    into the configs it stands for, whose own checks refuse a bad value. :class:`ConfigError`
+    for an unknown parameter, no candidates, or a setting refused (named when it varies)."""
+    known = base.get_params()
+    unknown = sorted(set(grid) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown search parameter {', '.join(unknown)}; the estimator's parameters are "
+            f"{', '.join(sorted(known))}"
+        )
+    lists: dict[str, list[Any]] = {}
+    for name, values in grid.items():
+        if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+            raise ConfigError(f"{name}: expected a list of candidates, got {values!r}")
+        lists[name] = list(values)
+        if not lists[name]:
+            raise ConfigError(f"{name}: no candidates to search")
+    varying = [name for name, values in lists.items() if len(values) > 1]
+    for point in ParameterGrid(lists):
+        try:
+            clone(base).set_params(**point).configs()
+        except (ValueError, TypeError) as e:  # a ConfigError, or a value of a wrong type
+            raise ConfigError(f"{e}{in_setting(point, varying)}") from None
+    return lists
+
+
+def check_options(scoring: str, folds: Any, k: Any, n_jobs: Any) -> None:
+    """:class:`ConfigError` for a scoring, number of folds (>= 2), of importance samples ``k``
+    (>= 1) or of parallel jobs (an integer but 0, or None) the search cannot use."""
+    if scoring not in SCORES:
+        raise ConfigError(f"scoring must be one of {sorted(SCORES)}, got {scoring!r}")
+    for name, value, least in (("folds", folds, 2), ("k", k, 1)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < least:
+            raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+    if n_jobs is not None and (
+        not isinstance(n_jobs, int | np.integer) or isinstance(n_jobs, bool) or n_jobs == 0
+    ):
+        raise ConfigError(f"n_jobs must be a nonzero integer (-1: all cores), got {n_jobs!r}")
+
+
+def check_scores(rows: Sequence[Row], names: Sequence[str], scoring: str, folds: int) -> None:
+    """:class:`TrainingError` naming the first setting with a held-out score that is not finite
+    (no best setting can be chosen among them)."""
+    for row in rows:
+        scores = [row[f"fold{j + 1}"] for j in range(folds)]
+        bad = [j for j, value in enumerate(scores) if not math.isfinite(value)]
+        if bad:
+            raise TrainingError(
+                f"the held-out {SCORES[scoring]} is {scores[bad[0]]} in fold {bad[0] + 1} of "
+                f"{folds}{in_setting(row, names) or ' (in a cross-validation fit)'}: "
+                "no best setting can be chosen; change or drop that setting"
+            )
 
 
 def search(
@@ -83,29 +196,42 @@ def search(
     ``random_state=seed``). ``scoring``: ``elbo`` or ``loglik`` (``k`` importance samples).
     ``n_jobs`` fits run in parallel processes, one torch thread each (-1: all cores). With
     ``out``, writes results.csv and search.png there and the best setting's run folder.
+
+    Every setting is checked before any fit (:func:`check_grid`), and ``folds`` against the
+    number of training rows: bad input is one :class:`~vaekit.errors.ConfigError`. A fit that
+    fails raises its error naming the setting, and a held-out score that is not finite a
+    :class:`~vaekit.errors.TrainingError` (:func:`check_scores`): no best is chosen among them.
     """
-    if scoring not in SCORES:
-        raise ValueError(f"scoring must be one of {sorted(SCORES)}, got {scoring!r}")
+    check_options(scoring, folds, k, n_jobs)
+    base = estimator if estimator is not None else VAETransformer(random_state=seed)
+    lists = check_grid(base, grid)
     dataset, data_config = api.as_dataset(data, data_config)
     x = dataset.x_train.flatten(1).numpy()  # (N, D), the data's own units
-    base = estimator if estimator is not None else VAETransformer(random_state=seed)
-    scorer = functools.partial(loglik_score, k=k) if scoring == "loglik" else None
+    if folds > len(x):
+        raise ConfigError(
+            f"folds={folds} needs at least {folds} training examples, and {dataset.name} has "
+            f"{len(x)}"
+        )
+    varying = tuple(name for name, values in lists.items() if len(values) > 1)
     cv = GridSearchCV(
-        base,
-        {name: list(values) for name, values in grid.items()},
-        scoring=scorer,
+        Candidate(base, varying),
+        lists,
+        scoring=functools.partial(loglik_score, k=k) if scoring == "loglik" else None,
         cv=KFold(folds, shuffle=True, random_state=seed),
         n_jobs=n_jobs,
         refit=False,
         verbose=3 if progress else 0,
-        error_score=np.nan,
+        error_score="raise",
     )
     if out is not None:  # before the long search, not after it
         runs.RunFolder(out).check()
     parallel = n_jobs is not None and n_jobs != 1
     with parallel_config(backend="loky", inner_max_num_threads=1) if parallel else nullcontext():
-        cv.fit(x)
+        with warnings.catch_warnings():  # check_scores says it, naming the setting
+            warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
+            cv.fit(x)
     rows = table_rows(cv.cv_results_, list(grid), folds)
+    check_scores(rows, varying, scoring, folds)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         write_csv(rows, Path(out) / RESULTS_FILE)

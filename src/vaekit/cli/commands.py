@@ -24,7 +24,7 @@ from vaekit.cli.console import (
     table,
     write_array,
 )
-from vaekit.cli.rows import feature_columns, select_data, write_per_example
+from vaekit.cli.rows import examples, feature_columns, select_data, write_per_example
 from vaekit.cli.train import train  # noqa: F401 (a command: dispatch finds it here)
 from vaekit.data import DataConfig, Dataset
 from vaekit.model.vae import VAE
@@ -67,7 +67,7 @@ def encode(args: argparse.Namespace) -> int:
     run, model, saved = load_run(args)
     data, split = select_data(args, saved)
     out = output_path(args.out or run / f"z_{split}.npy", ARRAY_FORMATS)
-    x, y = data.split(split)
+    x, y = examples(data, split, "encode")
     z = model.encode(x, y=conditions(model, y, data)).cpu().numpy()  # (N, L)
     write_array(z, out, [f"z{j}" for j in range(z.shape[1])])
     order = ", in file order" if split == "all" else ""
@@ -75,24 +75,46 @@ def encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def class_label(text: str | None, model: VAE, saved: dict[str, Any]) -> tuple[int | None, str]:
+    """``--label``: a class name of the run (config.json's dataset.classes) or its number
+    0..K-1, as ``(number, name)``; ``(None, "")`` without it. :class:`UsageError` for an
+    unconditional model, an unknown name or a number out of range."""
+    if text is None:
+        return None, ""
+    if not model.y_dim:
+        raise UsageError("--label needs a conditional model (trained with --conditional)")
+    names = api.dataset_names(saved, "classes")
+    if names and text in names:
+        return names.index(text), text
+    try:
+        label = int(text)
+    except ValueError:
+        known = f"its classes are {', '.join(names)}" if names else "its labels are numbers"
+        raise UsageError(
+            f"--label {text!r} is no class of this model: {known} (or 0..{model.y_dim - 1})"
+        ) from None
+    if not 0 <= label < model.y_dim:
+        raise UsageError(f"--label must lie in 0..{model.y_dim - 1}, got {label}")
+    return label, names[label] if names and label < len(names) else str(label)
+
+
 def sample(args: argparse.Namespace) -> int:
     """Write n samples (means of p(x|z[, y]) for z ~ p(z)); a conditional model draws them all
-    of class ``--label``, or without it one row per class."""
+    of class ``--label`` (a name or a number), or without it one row per class."""
     run, model, saved = load_run(args)
+    label, name = class_label(args.label, model, saved)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
-    label = "" if args.label is None else f"_label{args.label}"
-    out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}{label}.png", formats)
-    if args.label is not None and not model.y_dim:
-        raise UsageError("--label needs a conditional model (trained with --conditional)")
-    if args.label is not None and not 0 <= args.label < model.y_dim:
-        raise UsageError(f"--label must lie in 0..{model.y_dim - 1}, got {args.label}")
-    n, ncols, y = args.n, 8, args.label
-    if model.y_dim and y is None:  # one row of samples per class
+    suffix = "" if label is None else f"_label{label}"
+    out = output_path(args.out or run / f"samples_n{args.n}_seed{args.seed}{suffix}.png", formats)
+    n, ncols = args.n, 8
+    if model.y_dim and label is None:  # one row of samples per class
         ncols = max(1, args.n // model.y_dim)
-        y = torch.arange(model.y_dim).repeat_interleave(ncols)  # (n,)
-        n = len(y)
-    x = model.sample(n, seed=args.seed, y=y)
-    what = f" of class {args.label}" if args.label is not None else ""
+        classes = torch.arange(model.y_dim).repeat_interleave(ncols)  # (n,)
+        n = len(classes)
+        x = model.sample(n, seed=args.seed, y=classes)
+    else:
+        x = model.sample(n, seed=args.seed, y=label)
+    what = f" of class {name}" if label is not None else ""
     what = what or (f", one row per class ({model.y_dim} classes)" if model.y_dim else "")
     write_examples(x, out, ncols, f"{n} samples", feature_columns(None, saved))
     print(f"wrote {n} samples{what} to {out}")
@@ -105,7 +127,7 @@ def reconstruct(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     formats = IMAGE_FORMATS + ARRAY_FORMATS
     out = output_path(args.out or run / f"reconstructions_{split}.png", formats)
-    x, y = data.split(split)
+    x, y = examples(data, split, "reconstruct")
     x, y = (x[: args.n], None if y is None else y[: args.n]) if args.n > 0 else (x, y)
     x_hat = model.reconstruct(x, y=conditions(model, y, data))
     if out.suffix.lower() == ".png":
@@ -125,7 +147,7 @@ def interpolate(args: argparse.Namespace) -> int:
     data, split = select_data(args, saved)
     name = f"interpolate_{split}_{args.from_}_{args.to}.png"
     out = output_path(args.out or run / name, IMAGE_FORMATS + ARRAY_FORMATS)
-    x, y = data.split(split)
+    x, y = examples(data, split, "interpolate")
     for index in (args.from_, args.to):
         if not 0 <= index < len(x):
             raise UsageError(f"index {index} is out of range: the {split} split has {len(x)} rows")

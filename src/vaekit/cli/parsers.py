@@ -57,24 +57,31 @@ def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
         )
 
 
-def _run_data_options(parser: argparse.ArgumentParser) -> None:
-    """--data and friends for commands that read data through a trained run."""
+def _run_data_options(parser: argparse.ArgumentParser, split: bool = True) -> None:
+    """--data and friends for commands that read data through a trained run (``split``: and
+    --split, the run's own split to use)."""
     group = parser.add_argument_group("data")
     options.add_options(
         group,
         DataConfig,
         rename={"dataset": "data"},
         only=("dataset", "data_dir", "label_column", "image_size"),
-        default_text={"dataset": "the run's own dataset", "data_dir": "as in the run"},
+        default_text={
+            "dataset": "the run's own dataset",
+            "data_dir": "as in the run",
+            "label_column": "the run's, for a table; none: no label column",
+            "image_size": "the run's, for an image folder",
+        },
         metavars=DATA_METAVARS,
     )
-    group.add_argument(
-        "--split",
-        choices=SPLITS,
-        default=None,
-        help=f"which split of the run's own data: {', '.join(SPLITS)} (all: every row in file "
-        "order; default: test). --data FILE always uses every row in file order",
-    )
+    if split:
+        group.add_argument(
+            "--split",
+            choices=SPLITS,
+            default=None,
+            help=f"which split of the run's own data: {', '.join(SPLITS)} (all: every row in "
+            "file order; default: test). --data FILE always uses every row in file order",
+        )
 
 
 def _train_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -178,15 +185,16 @@ def _use_parsers(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--label",
-        type=at_least(0),
+        metavar="CLASS",
         default=None,
-        help="conditional model: the class to generate (default: one row per class)",
+        help="conditional model: the class to generate, by name (a run trained on named "
+        "labels) or number 0..K-1 (default: one row per class)",
     )
     p.add_argument(
         "--out",
         metavar="FILE",
         help="a .png grid (a heatmap for vector data), .npy or .csv "
-        "(default: RUN/samples_nN_seedS[_labelY].png)",
+        "(default: RUN/samples_nN_seedS[_labelY].png, Y the class number)",
     )
     _common(p)
 

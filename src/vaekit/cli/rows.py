@@ -37,18 +37,41 @@ def select_data(args: argparse.Namespace, saved: dict[str, Any]) -> tuple[Datase
         )
     split = "all" if given else args.split or "test"
     base = own
-    if given:  # another file of the same layout: the run's label column and image size
-        path = Path(str(options.given(args, DataConfig)["dataset"]))
-        base = DataConfig(
-            data_dir=own.data_dir,
-            label_column=own.label_column if path.suffix.lower() in TABLE_SUFFIXES else None,
-            image_size=own.image_size if path.is_dir() else None,
-            missing=own.missing,
-        )
+    if given:  # another file of the same layout
+        base = file_config(own, options.given(args, DataConfig)["dataset"])
     if split == "all":  # keep every row, in file order
         base = dataclasses.replace(base, val_fraction=0.0, test_fraction=0.0)
     data = load_dataset(options.build(args, DataConfig, base))
     return (api.for_run(data, saved) if given else data), split  # the run's class codes
+
+
+def file_config(own: DataConfig, path: str | Path) -> DataConfig:
+    """The data config that reads ``path``, another file of a run's layout, as the run read its
+    own data: with its label column (a table), its image size (an image folder), its data
+    folder and its rule for missing values; every row, in file order (no held-out splits).
+    Options given beside it (``--label-column none``) override these."""
+    where = Path(str(path))
+    return DataConfig(
+        dataset=str(path),
+        data_dir=own.data_dir,
+        label_column=own.label_column if where.suffix.lower() in TABLE_SUFFIXES else None,
+        image_size=own.image_size if where.is_dir() else None,
+        missing=own.missing,
+        val_fraction=0.0,
+        test_fraction=0.0,
+    )
+
+
+def examples(
+    data: Dataset, split: str, what: str, hint: str = "use --split train (or all) or --data FILE"
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x, y)`` of ``split`` of ``data``, or a :class:`UsageError` naming the split when it
+    is empty (a run of a few rows has empty held-out splits): nothing to ``what`` (``encode``,
+    ``score``); ``hint``: what to do instead."""
+    x, y = data.split(split)
+    if len(x) == 0:
+        raise UsageError(f"the {split} split of {data.name} is empty: nothing to {what}; {hint}")
+    return x, y
 
 
 def feature_columns(data: Dataset | None, saved: dict[str, Any]) -> list[str] | None:

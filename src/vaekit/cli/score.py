@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaekit import runs
+from vaekit.cli import options
+from vaekit.cli.parsers import _run_data_options
+from vaekit.data.config import DataConfig
 from vaekit.evaluation import methods as scoring
 from vaekit.evaluation import threshold as thresholds
 
@@ -71,16 +74,7 @@ def add_parser(subparsers: Any, common: Any, at_least: Any, formatter: Any) -> N
         allow_abbrev=False,
     )
     p.add_argument("run", metavar="RUN", help="run folder written by vaekit train")
-    p.add_argument(
-        "--data",
-        metavar="NAME_OR_PATH",
-        help="a dataset name (its test split) or a file (every row) "
-        "(default: the run's test split)",
-    )
-    p.add_argument(
-        "--data-dir", metavar="DIR", help="folder of named datasets (default: the run's)"
-    )
-    p.add_argument("--label-column", metavar="NAME", help="CSV: the label column (default: none)")
+    _run_data_options(p, split=False)
     p.add_argument(
         "--method",
         type=_methods,
@@ -127,7 +121,6 @@ def add_parser(subparsers: Any, common: Any, at_least: Any, formatter: Any) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Score, optionally calibrate and plot; write the CSV and print a short summary."""
-    from vaekit import api
     from vaekit.cli.commands import load_run
     from vaekit.cli.console import output_path
 
@@ -138,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
 
     methods = list(dict.fromkeys(scores.resolve(model, m) for m in args.method))
     method, k, seed = methods[0], args.k, args.seed
-    if args.calibrate:
-        x_val, y_val = _split(api, saved, None, "val", args)
+    data = options.given(args, DataConfig).get("dataset")
+    name = data or "test"
+    x_val, y_val = _split(saved, None, "val", args, "calibrate") if args.calibrate else (None, None)
+    x, y = _first(args.n, *_split(saved, data, "test", args, "score"))
+    # every method scored before anything is said or saved: one that the model cannot score
+    # is the one line the command prints
+    columns = {m: _scores(model, x, y, m, k, seed) for m in methods}
+    if x_val is not None:
         values = _scores(model, x_val, y_val, method, k, seed)
         new = thresholds.Threshold(
             method, k, seed, args.fpr, thresholds.calibrate(values, args.fpr), "val", len(values)
@@ -158,9 +157,6 @@ def run(args: argparse.Namespace) -> int:
             "no outlier column",
         )
         t = None
-    name = args.data or "test"
-    x, y = _first(args.n, *_split(api, saved, args.data, "test", args))
-    columns = {m: _scores(model, x, y, m, k, seed) for m in methods}
     out = out or run_dir / f"scores_{_stem(name)}.csv"
     write_csv(out, columns, y, t.flags(columns[method]) if t else None)
     _say(args, f"{len(x)} examples scored with {', '.join(methods)}: {out}")
@@ -170,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     if plot:
         from vaekit.viz.histograms import save_scores_png
 
-        x_test, y_test = _first(args.n, *_split(api, saved, None, "test", args))
+        x_test, y_test = _first(args.n, *_split(saved, None, "test", args, "plot"))
         normal = _scores(model, x_test, y_test, method, k, seed)
         groups = {"normal (run's test split)": normal, name: columns[method]}
         save_scores_png(groups, method, plot, t.value if t else None)
@@ -188,28 +184,33 @@ def _stem(name: str) -> str:
 
 
 def _split(
-    api: Any, saved: dict[str, Any], data: str | None, split: str, args: argparse.Namespace
+    saved: dict[str, Any], data: str | None, split: str, args: argparse.Namespace, what: str
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(x, y) of the run's own ``split`` (``data`` None), of a named dataset's test split, or of
-    every row of a file in file order."""
+    every row of a file in file order, read as the run read its own (:func:`file_config`); a
+    :class:`UsageError` naming an empty split (``what``: what it was for)."""
     import dataclasses
 
+    from vaekit import api
+    from vaekit.cli.rows import examples, file_config
     from vaekit.data import load_dataset
     from vaekit.data.named import DATASETS, normalize_name
 
-    own = saved["data"]
-    extra = {"data_dir": args.data_dir} if args.data_dir else {}
+    own: DataConfig = saved["data"]
+    given = options.given(args, DataConfig)
+    extra = {"data_dir": given["data_dir"]} if given.get("data_dir") else {}
     if data is None:
         config = dataclasses.replace(own, **extra)
     elif normalize_name(data) in DATASETS and not Path(data).exists():
         config = dataclasses.replace(own, dataset=data, **extra)
     else:
-        config = dataclasses.replace(
-            own, dataset=data, val_fraction=0.0, test_fraction=0.0, label_column=args.label_column
-        )
+        config = options.build(args, DataConfig, file_config(own, data))
         split = "train"  # with no held-out fractions: every row, in file order
     dataset = load_dataset(config)
-    return (dataset if data is None else api.for_run(dataset, saved)).split(split)
+    if data is not None:
+        return examples(api.for_run(dataset, saved), split, what, "give another --data")
+    hint = "retrain with a larger --val-fraction" if split == "val" else "give --data FILE"
+    return examples(dataset, split, what, hint)  # the command has no --split
 
 
 def _first(
