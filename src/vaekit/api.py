@@ -45,6 +45,8 @@ def observed_spread(x: torch.Tensor) -> torch.Tensor:
     """The per-feature standard deviation (*shape) of the observed entries of ``x`` (N, *shape),
     missing values (NaN) left out; a feature with no observed entry takes the mean spread of
     the others (1 if none has one)."""
+    if not x.isnan().any():  # complete data: as before missing values were allowed
+        return x.std(dim=0, correction=0)
     _, spread = observed_moments(x.double())  # (*shape), NaN where nothing is observed
     fallback = float(spread.nanmean().nan_to_num(1.0))
     return spread.nan_to_num(nan=fallback).float()
