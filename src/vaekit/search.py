@@ -20,6 +20,7 @@ import functools
 import io
 import math
 import multiprocessing
+import os
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -226,6 +227,9 @@ def search(
     if out is not None:  # before the long search, not after it
         runs.RunFolder(out).check()
     parallel = n_jobs is not None and n_jobs != 1
+    if parallel:  # loky's tracker process (it inherits this) warns of a stopped worker's lock
+        quiet = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
+        os.environ.setdefault("PYTHONWARNINGS", quiet)
     with parallel_config(backend="loky", inner_max_num_threads=1) if parallel else nullcontext():
         with warnings.catch_warnings():  # check_scores says it, naming the setting
             warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
