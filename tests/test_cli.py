@@ -1,4 +1,4 @@
-"""The ``vaekit`` command, run for real in subprocesses on tiny data.
+"""The ``vaekit`` command, run for real (warm forked children, one real subprocess) on tiny data.
 
 One tiny run (digits, 2 epochs, 32 hidden units) is trained once per module and reused.
 """
@@ -13,11 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import run_cli
 from PIL import Image
+from run_cli import Finished
 from sklearn.datasets import load_digits
 
 from vaekit import runs
@@ -32,32 +35,23 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
 
 
-def vaekit(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m vaekit ARGS`` and return the finished process (text output)."""
+def vaekit(*args: object, cwd: Path | None = None, check: bool = True) -> Finished:
+    """Run ``vaekit ARGS`` (a warm forked child, see run_cli) and return the finished command."""
     return vaekit_many({"one": args}, cwd=cwd, check=check)["one"]
 
 
 def vaekit_many(
     commands: dict[str, Sequence[object]], cwd: Path | None = None, check: bool = True
-) -> dict[str, subprocess.CompletedProcess]:
-    """Run several ``python -m vaekit ...`` at once (they are independent); results by name."""
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "vaekit", *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-            env=_env(),
-        )
-        for name, args in commands.items()
-    }
-    done = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=180)
-        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+) -> dict[str, Finished]:
+    """Run several ``vaekit ...`` two at a time (they are independent); results by name."""
+    with ThreadPoolExecutor(2) as pool:
+        futures = {n: pool.submit(run_cli.vaekit, *a, cwd=cwd) for n, a in commands.items()}
+        done = {name: future.result() for name, future in futures.items()}
+    for name, proc in done.items():
         if check and proc.returncode != 0:
-            raise AssertionError(f"vaekit {commands[name]} failed ({proc.returncode}):\n{stderr}")
+            raise AssertionError(
+                f"vaekit {commands[name]} failed ({proc.returncode}):\n{proc.stderr}"
+            )
     return done
 
 
@@ -263,11 +257,7 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
     assert "is saved" in lines[0] and "Traceback" not in stderr
     # the interrupted run resumes and, with --epochs, is extended to a finite length
     done = len((out / "metrics.jsonl").read_text().splitlines())
-    proc = subprocess.run(
-        [sys.executable, "-m", "vaekit", "train", "--resume", "--out", str(out),
-         "--epochs", str(done + 1), "--quiet"],
-        capture_output=True, text=True, env=_env(), timeout=120,
-    )  # fmt: skip
+    proc = vaekit("train", "--resume", "--out", out, "--epochs", done + 1, "--quiet", check=False)
     assert proc.returncode == 0, proc.stderr
     epochs = [
         json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()
@@ -280,15 +270,12 @@ def test_ctrl_c_after_the_last_epoch_names_it_and_a_resume_writes_the_report(tmp
     """Ctrl-C while the report is drawn (training done): the one line names the saved epoch;
     the resume trains nothing and writes the report."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "vaekit", "train", *TINY, "--epochs", "2", "--out", str(out)]
     env = {**_env(), "VAEKIT_FAULT_AT": "report.html:open:1:INT"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = run_cli.vaekit("train", *TINY, "--epochs", "2", "--out", out, env=env)
     assert proc.returncode == 130 and not (out / "report.html").exists()
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"epoch 2 is saved in {out}" in lines[0], proc.stderr
-    resume = [sys.executable, "-m", "vaekit", "train", "--resume", "--out", str(out), "--quiet"]
-    proc = subprocess.run(resume, capture_output=True, text=True, env=_env(), timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = vaekit("train", "--resume", "--out", out, "--quiet")
     assert (out / "report.html").is_file() and len(runs.RunFolder(out).history()) == 2
 
 

@@ -1,25 +1,22 @@
-"""``vaekit impute`` and ``vaekit inpaint``, run for real in subprocesses on tiny data."""
+"""``vaekit impute`` and ``vaekit inpaint``, run for real on tiny data (warm forked children,
+see run_cli)."""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import run_cli
 from PIL import Image
+from run_cli import Finished
 
 TINY = ["--epochs", "3", "--hidden", "16", "--latent-dim", "2", "--batch-size", "32", "--quiet"]
 
 
-def vaekit(*args: object, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "vaekit", *map(str, args)], capture_output=True, text=True, env=env
-    )
+def vaekit(*args: object, check: bool = True) -> Finished:
+    done = run_cli.vaekit(*args)
     if check and done.returncode != 0:
         raise AssertionError(f"vaekit {args} failed:\n{done.stdout}\n{done.stderr}")
     return done

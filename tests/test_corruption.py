@@ -13,15 +13,14 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import peak_memory
 import pytest
+import run_cli
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -350,25 +349,15 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_child(argv: list[str], cwd: Path) -> tuple[int, str, str, int]:
-    """Run ``python -m vaekit ...``: (exit code, stdout, stderr, peak RSS in KB); a child still
-    running after TIMEOUT_S is killed and reported as exit -1 ("hung")."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        report = Path(tempfile.mkdtemp()) / "maxrss"
-        command = peak_memory.measured([sys.executable, "-m", *argv], report)
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
-        )
-        try:
-            proc.wait(TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            peak_memory.kill(proc.pid)
-            proc.wait()
-            return -1, "", f"hung for {TIMEOUT_S} s", 0
-        out.seek(0), err.seek(0)
-        rss = peak_memory.peak_kib(report)
-        shutil.rmtree(report.parent, ignore_errors=True)
-        return proc.returncode, out.read().decode(), err.read().decode(), rss
+    """Run ``vaekit ...`` (a warm forked child, see run_cli): (exit code, stdout, stderr, peak
+    RSS in KB); a child still running after TIMEOUT_S is killed and reported as exit -1
+    ("hung")."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        done = run_cli.vaekit(*argv[1:], cwd=cwd, env=env, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return -1, "", f"hung for {TIMEOUT_S} s", 0
+    return done.returncode, done.stdout, done.stderr, done.maxrss_kib
 
 
 def damaged_run(name: str, base_run: Path, folder: Path) -> tuple[int, str, str, int]:

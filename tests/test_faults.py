@@ -1,7 +1,8 @@
 """Fault injection: a training killed (SIGKILL, SIGINT, SIGTERM) at each write point of its
 checkpoints resumes to exactly the uninterrupted result, or refuses with one clear line.
 
-The real CLI runs in subprocesses; ``VAEKIT_FAULT_AT`` (the test hook of :mod:`vaekit.runs`)
+The real CLI runs in warm forked children (run_cli), the uninterrupted reference in a plain
+subprocess; ``VAEKIT_FAULT_AT`` (the test hook of :mod:`vaekit.runs`)
 makes the process signal itself at the N-th time a file reaches a stage of its atomic write.
 The short variant (always on) kills at 9 points; the slow one at all 36 (3 files x 4 stages x
 3 epochs), every signal at every file and epoch.
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import run_cli
 import torch
 from safetensors.torch import load_file
 
@@ -47,19 +49,22 @@ SHORT = [
 
 
 def vaekit(*args: str, cwd: Path, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    """The command in a warm forked child (run_cli) that signals itself at ``fault``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VAEKIT_FAULT_AT", None)
     if fault:
         env["VAEKIT_FAULT_AT"] = fault
-    command = [sys.executable, "-m", "vaekit", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return run_cli.vaekit(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The uninterrupted run."""
+    """The uninterrupted run, by a real ``python -m vaekit``: the forked runs must match it."""
     folder = tmp_path_factory.mktemp("faults")
-    proc = vaekit(*TRAIN, "--out", "ref", cwd=folder)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("VAEKIT_FAULT_AT", None)
+    command = [sys.executable, "-m", "vaekit", *TRAIN, "--out", "ref"]
+    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return folder / "ref"
 

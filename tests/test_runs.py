@@ -6,12 +6,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import run_cli
 import torch
 
 import vaekit
@@ -120,15 +119,14 @@ def test_overwrite_removes_the_runs_files_card_outputs_and_tensorboard_and_nothi
 
 
 def test_cli_train_into_an_existing_run_refuses_then_overwrites(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    train = [sys.executable, "-m", "vaekit", "train", "--dataset", "digits", "--hidden", "4"]
-    train += ["--epochs", "1", "--batch-size", "512", "--quiet", "--out", "run"]
-    assert subprocess.run(train, cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    train = ["train", "--dataset", "digits", "--hidden", "4", "--epochs", "1"]
+    train += ["--batch-size", "512", "--quiet", "--out", "run"]
+    assert run_cli.vaekit(*train, cwd=tmp_path).returncode == 0
     (tmp_path / "run" / runs.EVALUATION).write_text("{}")
-    refused = subprocess.run(train, cwd=tmp_path, env=env, capture_output=True, text=True)
+    refused = run_cli.vaekit(*train, cwd=tmp_path)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "--resume" in refused.stderr and "--overwrite" in refused.stderr
-    again = subprocess.run([*train, "--overwrite"], cwd=tmp_path, env=env, capture_output=True)
+    again = run_cli.vaekit(*train, "--overwrite", cwd=tmp_path)
     assert again.returncode == 0 and not (tmp_path / "run" / runs.EVALUATION).exists()
 
 

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import run_cli
 
 from vaekit import api
 from vaekit.cli.search import add_parser, run
@@ -93,16 +94,11 @@ def test_command_line_options(data_file, tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 def test_vaekit_search_runs_as_a_command(data_file, tmp_path) -> None:
-    import subprocess
-    import sys
-
     out = tmp_path / "cmd"
-    done = subprocess.run(
-        [sys.executable, "-m", "vaekit", "search", "--dataset", str(data_file),
-         "--latent-dims", "1,2", "--hidden", "8", "--folds", "2", "--epochs", "1",
-         "--n-jobs", "1", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = run_cli.vaekit(
+        *("search", "--dataset", data_file, "--latent-dims", "1,2", "--hidden", "8"),
+        *("--folds", "2", "--epochs", "1", "--n-jobs", "1", "--out", out, "--quiet"),
+    )
     assert done.returncode == 0, done.stderr
     assert "best:" in done.stdout and (out / RESULTS_FILE).is_file()
     assert (out / "model.safetensors").is_file()

@@ -4,12 +4,12 @@ order; per-example output carries the row and the label; CSV outputs keep the co
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import run_cli
+from run_cli import Finished
 
 import vaekit
 
@@ -17,10 +17,8 @@ TINY = ["--epochs", "1", "--hidden", "8", "--batch-size", "64", "--quiet"]
 COLUMNS = ["radius", "texture", "area", "smooth", "label", "perimeter"]
 
 
-def vaekit_cli(*args: object, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vaekit", *map(str, args)], capture_output=True, text=True
-    )
+def vaekit_cli(*args: object, check: bool = True) -> Finished:
+    proc = run_cli.vaekit(*args)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

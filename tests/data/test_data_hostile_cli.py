@@ -2,9 +2,9 @@
 with exactly one ``vaekit: error:`` line naming the file, no traceback, within a deadline and
 under 1 GB of peak memory (each child's own maxrss, from wait4).
 
-A representative subset of test_data_hostile.py's files, run four at a time since each start of
-the command costs about 2 s of imports: a short set of one file of each kind always, the rest
-marked slow. Data of +-3e38 must train and write its report (its histogram used to fail).
+A representative subset of test_data_hostile.py's files, run two at a time in warm forked
+children (run_cli): a short set of one file of each kind always, the rest marked slow. Data of
++-3e38 must train and write its report (its histogram used to fail).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import peak_memory
 import pytest
+import run_cli
 from hostile_files import (
     EPS,
     Builder,
@@ -34,9 +33,8 @@ from hostile_files import (
 )
 from test_data_hostile import CASES
 
-ROOT = Path(__file__).resolve().parents[2]
-DEADLINE_S = 120  # per case; a start of the command takes about 2 s, more on a loaded machine
-PARALLEL = 4
+DEADLINE_S = 120  # per case
+PARALLEL = 2
 GIB = 2**30
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, SIGALRM, wait4: POSIX")
 
@@ -74,59 +72,25 @@ BY_NAME = {c[0]: c for c in CASES + EXTRA}
 
 
 def command(path: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "vaekit",
-        "train",
-        "--dataset",
-        str(path),
-        "--epochs",
-        "1",
-        "--hidden",
-        "8",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--quiet",
+    return ["train", "--dataset", str(path), "--epochs", "1", "--hidden", "8"] + [
+        *("--batch-size", "16", "--out", str(out), "--quiet")
     ]
 
 
-def run_all(commands: dict[str, list[str]], folder: Path) -> dict[str, tuple[int, str, int]]:
-    """Run the commands, PARALLEL at a time: ``{name: (exit status, stderr, maxrss bytes)}``.
+def run_one(argv: list[str]) -> tuple[int | None, str, int]:
+    """(exit status, stderr, maxrss bytes) of ``vaekit ARGV`` in a warm forked child; a command
+    still running after DEADLINE_S is killed and reported with status None."""
+    try:
+        done = run_cli.vaekit(*argv, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        return None, "", 0
+    return done.returncode, done.stderr, done.maxrss_kib * 1024  # Linux: KiB
 
-    A command still running after DEADLINE_S is killed and reported with status None.
-    """
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
-    waiting, running, done = list(commands.items()), {}, {}
-    while waiting or running:
-        while waiting and len(running) < PARALLEL:
-            name, cmd = waiting.pop(0)
-            err = open(folder / f"{name}.err", "wb")  # noqa: SIM115 - closed when it ends
-            cmd = peak_memory.measured(cmd, folder / f"{name}.maxrss")
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
-            )
-            running[proc.pid] = (name, proc, err, time.monotonic())
-        for pid, (name, proc, err, start) in list(running.items()):
-            finished, status, usage = os.wait4(pid, os.WNOHANG)
-            if finished == 0 and time.monotonic() - start < DEADLINE_S:
-                continue
-            if finished == 0:
-                peak_memory.kill(pid)
-                os.wait4(pid, 0)
-                code = None
-            else:
-                code = os.waitstatus_to_exitcode(status)
-            proc.returncode = code  # reaped here: Popen must not wait for it again
-            err.close()
-            stderr = (folder / f"{name}.err").read_text(errors="replace")
-            maxrss = peak_memory.peak_kib(folder / f"{name}.maxrss") * 1024  # Linux: KiB
-            done[name] = (code, stderr, maxrss)
-            del running[pid]
-        time.sleep(0.05)
-    return done
+
+def run_all(commands: dict[str, list[str]]) -> dict[str, tuple[int | None, str, int]]:
+    """Run the commands, PARALLEL at a time: ``{name: (exit status, stderr, maxrss bytes)}``."""
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(zip(commands, pool.map(run_one, commands.values()), strict=True))
 
 
 def run_cases(names: list[str], folder: Path, plus_3e38: bool = False) -> dict:
@@ -142,7 +106,7 @@ def run_cases(names: list[str], folder: Path, plus_3e38: bool = False) -> dict:
         np.save(folder / "pm3e38.npy", x)
         paths["pm3e38"] = folder / "pm3e38.npy"
         commands["pm3e38"] = command(paths["pm3e38"], folder / "pm3e38_run")
-    return {name: (*found, paths[name]) for name, found in run_all(commands, folder).items()}
+    return {name: (*found, paths[name]) for name, found in run_all(commands).items()}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import socket
 import sys
 
 import pytest
+import run_cli
 import torch
 
 from vaekit.config import ModelConfig, TrainConfig
@@ -262,18 +263,11 @@ def test_hyperparameters_flatten_nested_configs():
 
 
 def test_cli_train_logs_to_tensorboard(tmp_path):
-    import subprocess
-
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
     args = ["train", "--epochs", "2", "--hidden", "8", "--out", str(run), "--quiet"]
-    done = subprocess.run(
-        [sys.executable, "-m", "vaekit", *args, "--log", "tensorboard"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_cli.vaekit(*args, "--log", "tensorboard")
     assert done.returncode == 0, done.stderr
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
@@ -282,12 +276,7 @@ def test_cli_train_logs_to_tensorboard(tmp_path):
     assert set(tags["images"]) == {"samples", "reconstructions"}
     assert (run / "README.md").read_text().startswith("---\nlibrary_name: vaekit\n")
     assert [e.step for e in events.Scalars("final/nll")] == [2]  # at the last epoch
-    again = subprocess.run(
-        [sys.executable, "-m", "vaekit", *args, "--log", "tensorboard", "--overwrite"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = run_cli.vaekit(*args, "--log", "tensorboard", "--overwrite")
     assert again.returncode == 0, again.stderr
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()  # the replaced run's events went with it

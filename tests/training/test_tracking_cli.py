@@ -2,10 +2,9 @@
 session logs the configuration it trains and its final evaluation once, --overwrite starts the
 TensorBoard events afresh, and under torchrun one rank logs."""
 
-import socket
-
 import pytest
 from run_cli import vaekit
+from test_tracking import _events, closed_port
 
 from vaekit import runs
 
@@ -13,21 +12,6 @@ pytest.importorskip("tensorboard", reason="the tracking extra is not installed")
 pytest.importorskip("mlflow", reason="the tracking extra is not installed")
 
 TRAIN = ("train", "--epochs", "2", "--hidden", "8", "--quiet")
-
-
-def _events(folder):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    events.Reload()
-    return events
-
-
-def closed_port():
-    """A local port nothing listens on (a tracking server that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
