@@ -88,8 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     args.argv = argv  # --devices hands them on to torchrun
+    finished = False
     try:
-        return dispatch(args)
+        status = dispatch(args)
+        finished = True
+        return status
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -105,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "vaekit.training.distributed"
         )  # imported only by what needs torch
         if distributed is not None:
-            distributed.shutdown()
+            distributed.shutdown(finished)
 
 
 def dispatch(args: argparse.Namespace) -> int:

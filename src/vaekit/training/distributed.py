@@ -73,10 +73,16 @@ def init(device: torch.device) -> torch.device:
     return device
 
 
-def shutdown() -> None:
-    """Leave the process group, if this process joined one."""
-    if active():
-        dist.destroy_process_group()
+def shutdown(finished: bool = True) -> None:
+    """Leave the process group, if this process joined one. A rank that ``finished`` its work
+    first waits for the others there: one leaving while another still talks to it can abort
+    gloo's threads (``terminate called without an active exception``). A failed rank leaves at
+    once (the others may never reach the barrier; torchrun ends them)."""
+    if not active():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def active() -> bool:
