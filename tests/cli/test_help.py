@@ -41,3 +41,16 @@ def test_the_package_imports_its_api_lazily() -> None:
         "from vaekit import VAE, DataConfig, load_dataset\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_commands_that_draw_nothing_import_no_matplotlib(tmp_path) -> None:
+    """``vaekit info`` and the other commands' module load no plotting library (0.3 s)."""
+    code = (
+        "import sys\n"
+        "from vaekit.cli import commands, score, compress, impute\n"
+        "from vaekit.cli import main\n"
+        f"main(['info', {str(tmp_path / 'none')!r}])\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -16,7 +16,6 @@ from typing import Any
 from vaekit import runs
 from vaekit.config import to_dict
 from vaekit.model.vae import VAE
-from vaekit.viz import plots
 
 CARD_FILE, CURVES_FILE = runs.CARD, runs.CURVES
 TAGS = ("vaekit", "variational-autoencoder", "pytorch", "safetensors")
@@ -140,6 +139,8 @@ def write(
     folder.mkdir(parents=True, exist_ok=True)
     curves = None
     if history:
+        from vaekit.viz import plots  # matplotlib: slow to import, only needed for pictures
+
         plots.save_figure(
             plots.loss_curves_figure([dict(r) for r in history]), folder / CURVES_FILE
         )
