@@ -142,3 +142,31 @@ def test_save_into_a_run_keeps_its_evaluation_only_for_its_own_weights(tmp_path)
     retrained = vaekit.fit("digits", small, vaekit.TrainConfig(epochs=1, seed=9))
     vaekit.save(retrained, out)
     assert "| nll |" not in (out / runs.CARD).read_text()
+
+
+def test_save_refuses_a_model_of_other_data_into_a_run(tmp_path):
+    """Same ModelConfig, data of another shape: config.json would contradict the weights."""
+    config, train = vaekit.ModelConfig(latent_dim=2, hidden=(8,)), vaekit.TrainConfig(epochs=1)
+    rng = np.random.default_rng(0)
+    x16, x12 = ((rng.random((120, d)) < 0.4).astype(np.float32) for d in (16, 12))
+    vaekit.fit(x16, config, train, out=tmp_path / "run", progress=False)
+    weights = (tmp_path / "run" / "model.safetensors").read_bytes()
+    other = vaekit.fit(x12, config, train, progress=False)
+    with pytest.raises(ConfigError, match=r"another model \(its data: shape \[16\]"):
+        vaekit.save(other, tmp_path / "run")
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == weights
+
+
+def test_resuming_an_array_run_without_its_data_says_to_pass_it(tmp_path):
+    x = (np.random.default_rng(0).random((60, 6)) < 0.5).astype(np.float32)
+    small = vaekit.ModelConfig(hidden=(4,))
+    vaekit.fit(x, small, vaekit.TrainConfig(epochs=1), out=tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="in-memory array: pass the same data again"):
+        vaekit.fit(out=tmp_path / "run", resume=True, train_config=vaekit.TrainConfig(epochs=2))
+
+
+def test_a_loaded_model_has_an_empty_history(tmp_path):
+    model = vaekit.fit("digits", vaekit.ModelConfig(hidden=(8,)), vaekit.TrainConfig(epochs=1))
+    assert len(model.history) == 1
+    vaekit.save(model, tmp_path / "m.safetensors")
+    assert vaekit.load(tmp_path / "m.safetensors").history == []

@@ -36,3 +36,25 @@ def test_every_field_has_a_one_line_help():
     for cls in (ModelConfig, TrainConfig):
         for f in dataclasses.fields(cls):
             assert f.metadata["help"] and "\n" not in f.metadata["help"], f.name
+
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: ModelConfig(activation="foo"), "activation"),
+        (lambda: ModelConfig(likelihood="Gaussian"), "likelihood"),
+        (lambda: TrainConfig(seed=-1), "seed"),
+    ],
+)
+def test_names_and_seeds_are_checked_when_the_config_is_made(make, field) -> None:
+    with pytest.raises(ConfigError, match=field):
+        make()
+
+
+def test_the_configs_name_every_activation_and_likelihood_the_model_has() -> None:
+    from vaekit.config import _choices
+    from vaekit.model.likelihoods import LIKELIHOODS
+    from vaekit.model.nets import ACTIVATIONS
+
+    assert set(_choices(ModelConfig, "activation")) == set(ACTIVATIONS)
+    assert set(_choices(ModelConfig, "likelihood")) == {"auto", *LIKELIHOODS}

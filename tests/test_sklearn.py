@@ -132,3 +132,9 @@ def test_errors_follow_sklearn_conventions() -> None:
         vae.transform(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="expecting 2 latent features"):
         vae.inverse_transform(np.zeros((2, 3)))
+
+
+def test_a_negative_random_state_is_named_as_such() -> None:
+    x = np.random.default_rng(0).random((40, 4))
+    with pytest.raises(ValueError, match="random_state must be >= 0"):
+        VAETransformer(epochs=1, random_state=-1).fit(x)

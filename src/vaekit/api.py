@@ -146,6 +146,10 @@ def fit(
             raise ConfigError(
                 f"{out} has trained {done} epochs already: resume with epochs >= {done}"
             )
+        if data is None and saved["data"].dataset == "array":
+            raise ConfigError(
+                f"{out} was trained on an in-memory array: pass the same data again to resume"
+            )
         if data is None:
             dataset, data_config = as_dataset(saved["data"], **data_options)
         else:
@@ -283,14 +287,30 @@ def save(model: VAE, path: str | Path) -> Path:
 
     folder = runs.RunFolder(path)
     is_run = (Path(path) / runs.CONFIG).is_file()
-    if is_run and not _same_model(model.config, read_config(path)["model"]):
-        raise ConfigError(f"{path} holds a run of another model; save this one elsewhere")
+    if is_run:
+        saved_run = read_config(path)
+        other = _other_data(model, saved_run["raw"].get("dataset", {}))
+        if other or not _same_model(model.config, saved_run["model"]):
+            why = f" ({other})" if other else ""
+            raise ConfigError(f"{path} holds a run of another model{why}; save this one elsewhere")
     evaluation = None if _other_weights(model, folder) else folder.evaluation()
     saved = checkpoint.save_model(model, path)
     config = read_config(path)["raw"] if is_run else getattr(model, "run_config", None)
     history = getattr(model, "history", None) or folder.history()
     model_card.write(path, model, config, history, evaluation)
     return saved
+
+
+def _other_data(model: VAE, dataset: dict[str, Any]) -> str | None:
+    """How ``model`` differs from the data a run's config.json describes, or None."""
+    classes = dataset.get("classes")
+    theirs = {"shape": dataset.get("shape"), "kind": dataset.get("kind")}
+    theirs["classes"] = len(classes) if isinstance(classes, list) and model.y_dim else None
+    mine = {"shape": list(model.shape), "kind": model.kind, "classes": model.y_dim}
+    for key, value in theirs.items():
+        if value is not None and value != mine[key]:
+            return f"its data: {key} {runs.shorten(value)}; this model's: {mine[key]}"
+    return None
 
 
 def _other_weights(model: VAE, folder: runs.RunFolder) -> bool:

@@ -30,12 +30,17 @@ class ModelConfig:
 
     latent_dim: int = _help("dimension of the latent z", 2)
     hidden: tuple[int, ...] = _help("hidden layer sizes of encoder and decoder (mirrored)", (400,))
-    activation: str = _help("activation between hidden layers", "relu")
+    activation: str = _help(
+        "activation between hidden layers",
+        "relu",
+        choices=("relu", "leaky_relu", "tanh", "elu", "gelu", "silu", "softplus"),
+    )
     likelihood: str = _help(
         "p(x|z): auto (from the data: bernoulli for binary data, discretized-logistic for "
         "8-bit images and other data on a grid of levels, else gaussian), bernoulli, "
         "continuous-bernoulli, gaussian or discretized-logistic",
         "auto",
+        choices=("auto", "bernoulli", "continuous-bernoulli", "gaussian", "discretized-logistic"),
     )
     levels: int | None = _help(
         "discretized-logistic: number of equally spaced values k/(levels-1) of the data in "
@@ -77,7 +82,7 @@ class ModelConfig:
             raise ConfigError(f"components must be >= 1, got {self.components}")
         if self.network == "conv" and (not self.channels or any(c < 1 for c in self.channels)):
             raise ConfigError(f"a conv network needs channels >= 1, got {self.channels}")
-        for name in ("prior", "network"):
+        for name in ("activation", "likelihood", "prior", "network"):
             choices = _choices(type(self), name)
             if getattr(self, name) not in choices:
                 raise ConfigError(
@@ -136,6 +141,7 @@ class TrainConfig:
             (self.warmup >= 0, f"warmup must be >= 0, got {self.warmup}"),
             (self.patience is None or self.patience >= 1, "patience must be >= 1 or unset"),
             (self.clip_norm is None or self.clip_norm > 0, "clip_norm must be > 0 or unset"),
+            (self.seed >= 0, f"seed must be an integer >= 0, got {self.seed}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from vaekit import api
 from vaekit.config import ModelConfig, TrainConfig, layer_sizes
 from vaekit.data import DataConfig, from_arrays
+from vaekit.errors import ConfigError
 
 SCORE_SEED = 0  #: seed of the posterior samples behind ``score``: the same model scores the same
 DTYPES = [np.float64, np.float32]
@@ -121,6 +122,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         model = ModelConfig(**{f.name: values[f.name] for f in _fields(ModelConfig)})
         if isinstance(self.random_state, int | np.integer):
             seed = int(self.random_state)
+            if seed < 0:
+                raise ConfigError(f"random_state must be >= 0 or None, got {seed}")
         else:  # None or a RandomState: sklearn's convention, a draw from it
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         train = TrainConfig(**{f.name: values[f.name] for f in _fields(TrainConfig)}, seed=seed)

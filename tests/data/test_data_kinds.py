@@ -79,3 +79,18 @@ def test_split_all_is_every_row_in_file_order() -> None:
     np.testing.assert_array_equal(y_all.numpy(), y)
     with pytest.raises(ValueError, match="split must be one of"):
         data.split("everything")
+
+
+@pytest.mark.parametrize("n", [2, 16, 100])
+def test_floats_on_a_grid_of_k_over_n_have_n_plus_1_levels(n: int) -> None:
+    """digits / 16 saved as floats reads as the digits do: 17 levels, a discretized logistic."""
+    k = np.random.default_rng(0).integers(0, n + 1, size=(200, 6))
+    k[0] = np.arange(6) % (n + 1)
+    data = from_arrays((k / n).astype(np.float32))
+    assert (data.kind, data.levels) == ("grey", n + 1)
+    assert resolve(ModelConfig(), data.kind, data.levels).likelihood == "discretized-logistic"
+
+
+def test_continuous_values_in_0_1_have_no_levels() -> None:
+    data = from_arrays(np.random.default_rng(0).random((200, 6)).astype(np.float32))
+    assert (data.kind, data.levels) == ("grey", None)

@@ -102,3 +102,18 @@ def test_the_estimator_refuses_a_bad_k_with_a_config_error(small_model, binary_d
         estimate.importance_sample(small_model, binary_data[:2], 0)
     with pytest.raises(ConfigError, match="batch_size must be an integer >= 1, got 0"):
         estimate.estimate(small_model, binary_data[:2], 2, batch_size=0)
+
+
+def test_uint8_pixels_mean_the_same_whatever_else_is_in_the_batch() -> None:
+    """uint8 is 8-bit (k/255) for a grey model, row by row or in any batch; a binary model keeps
+    0/1 (and reads 0/255 as 0/1)."""
+    torch.manual_seed(0)
+    grey = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (4,), "grey")
+    x = np.zeros((2, 4), np.uint8)
+    x[0], x[1] = 1, 255
+    alone, together = grey.check_data(x[:1]), grey.check_data(x)
+    assert torch.equal(alone[0], together[0]) and torch.allclose(alone, torch.full((1, 4), 1 / 255))
+    binary = VAE(ModelConfig(latent_dim=2, hidden=(8,)), (4,), "binary")
+    ones = np.ones((1, 4), np.uint8)
+    assert torch.equal(binary.check_data(ones), binary.check_data(ones * 255))
+    assert torch.equal(binary.check_data(ones), torch.ones(1, 4))

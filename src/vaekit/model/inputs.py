@@ -40,15 +40,19 @@ def as_tensor(x: object, name: str = "x") -> Tensor:
     return torch.as_tensor(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")))
 
 
-def as_examples(x: object, shape: tuple[int, ...], device: torch.device, name: str = "x") -> Tensor:
+def as_examples(
+    x: object, shape: tuple[int, ...], device: torch.device, name: str = "x", binary: bool = False
+) -> Tensor:
     """``x`` as float32 examples (N, *shape) on ``device``, or :class:`DataError` naming ``name``.
 
-    Accepts (N, *shape) or flat (N, prod(shape)); uint8 values above 1 are 8-bit pixels and
-    become k/255, as when data is loaded, so the model sees the same values either way. A shape
-    with one column too many suggests the label column.
+    Accepts (N, *shape) or flat (N, prod(shape)); uint8 values are 8-bit pixels and become
+    k/255, as when data is loaded, so the model sees the same values either way; for a
+    ``binary`` model, uint8 0/1 stay 0/1 (0/255 become 0/1). The rule depends on the model,
+    never on the other rows of the batch. A shape with one column too many suggests the label
+    column.
     """
     t = as_tensor(x, name)
-    eight_bit = t.dtype == torch.uint8 and t.numel() > 0 and int(t.max()) > 1
+    eight_bit = t.dtype == torch.uint8 and not (binary and (t.numel() == 0 or int(t.max()) <= 1))
     t = t.to(device=device, dtype=torch.float32)
     t = t / 255 if eight_bit else t
     n_features = math.prod(shape)

@@ -52,7 +52,9 @@ class VAE(nn.Module):
 
     x_loc: Tensor  #: (*shape) the standardisation's buffers, present when ``standardized``
     x_scale: Tensor
-    history: list[dict[str, Any]]  #: the epoch records of the training that made it (``fit``)
+    #: the epoch records of the training that made it (``fit``); empty for a model built or
+    #: loaded (a run's records: ``vaekit.runs.RunFolder(path).history()``)
+    history: list[dict[str, Any]]
     run_config: dict[str, Any]  #: the resolved configuration of that training (``fit``)
 
     def __init__(
@@ -68,6 +70,7 @@ class VAE(nn.Module):
         super().__init__()
         config = resolve(config, kind, levels)
         self.config, self.shape, self.kind = config, tuple(int(s) for s in shape), kind
+        self.history = []
         self.y_dim = int(y_dim)
         if self.y_dim < 0:
             raise DataError(f"y_dim must be >= 0, got {y_dim}")
@@ -198,11 +201,12 @@ class VAE(nn.Module):
 
         Accepts (N, *shape) or flat (N, prod(shape)); rejects other shapes, empty data, inf,
         values outside the likelihood's support and NaN (missing values), unless ``missing`` or
-        the model is made for missing data (``config.mask_input``). uint8 values above 1 are 8-bit
-        pixels and become k/255, as when data is loaded, so the model sees the same values either
-        way.
+        the model is made for missing data (``config.mask_input``). uint8 values are 8-bit pixels
+        and become k/255, as when data is loaded (0/1 stay 0/1 for a binary model), so the model
+        sees the same values either way.
         """
-        t = as_examples(x, self.shape, self.device, name)  # (N, *shape) float32
+        binary = self.kind == "binary"
+        t = as_examples(x, self.shape, self.device, name, binary)  # (N, *shape) float32
         missing = missing or self.config.mask_input
         check_finite(t, name, missing)
         self.likelihood.check(t[~torch.isnan(t)] if missing else t)
