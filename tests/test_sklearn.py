@@ -138,3 +138,9 @@ def test_a_negative_random_state_is_named_as_such() -> None:
     x = np.random.default_rng(0).random((40, 4))
     with pytest.raises(ValueError, match="random_state must be >= 0"):
         VAETransformer(epochs=1, random_state=-1).fit(x)
+
+
+def test_validation_fraction_is_checked_without_patience_too() -> None:
+    x = np.random.default_rng(0).random((40, 4))
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        VAETransformer(epochs=1, validation_fraction=2.0).fit(x)

@@ -133,10 +133,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Train a VAE on ``X`` (n_samples, n_features); ``y`` is ignored. Returns self."""
         x = validate_data(self, X, dtype=DTYPES)
         model_config, train_config = self.configs()
-        val_fraction = self.validation_fraction if self.patience is not None else 0.0
+        fraction = self.validation_fraction  # checked even where unused (no patience)
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, int | float)
+            or not 0 <= fraction < 1
+        ):
+            raise ConfigError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
         data_config = DataConfig(
             dataset=type(self).__name__,
-            val_fraction=val_fraction,
+            val_fraction=self.validation_fraction if self.patience is not None else 0.0,
             test_fraction=0.0,
             seed=train_config.seed,
             binarize=self.binarize,
