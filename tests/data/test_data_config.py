@@ -102,3 +102,10 @@ def test_dataset_helpers():
 def test_dataset_rejects_inconsistent_fields(kw, match):
     with pytest.raises((DataError, ConfigError), match=match):
         make(**kw)
+
+
+def test_an_image_size_over_2_26_pixels_is_refused_before_anything_is_read() -> None:
+    assert parse_image_size("8192x8192") == (8192, 8192)
+    for text in ("8193x8192", "100000x100000", "3000000000x1"):
+        with pytest.raises(ConfigError, match="over 2\\^26 pixels"):
+            parse_image_size(text)

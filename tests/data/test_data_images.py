@@ -77,7 +77,55 @@ def test_palette_image_with_transparency(tmp_path):
     im = Image.fromarray(grey(100)).convert("P")
     im.info["transparency"] = 0
     im.save(tmp_path / "p.png", transparency=0)
-    assert load(tmp_path).shape == (3, 4, 5)
+    assert load(tmp_path).shape == (1, 4, 5)  # a palette of grey entries is grey
+
+
+def test_grey_palettes_are_grey_and_colour_palettes_colour(tmp_path):
+    """GIFs and optimised PNGs store grey pictures as palettes: read as the grey they show."""
+    ramp = (np.arange(20).reshape(4, 5) * 12).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "a.gif")
+    Image.fromarray(ramp).convert("P").save(tmp_path / "b.png")
+    x = load(tmp_path).x_train
+    assert x.shape == (2, 1, 4, 5) and torch.equal(x[0, 0], torch.from_numpy(ramp) / 255)
+    colour = np.zeros((4, 5, 3), np.uint8)
+    colour[..., 0] = 200
+    Image.fromarray(colour).convert("P").save(tmp_path / "c.png")
+    assert load(tmp_path).x_train.shape == (3, 3, 4, 5)  # colour wins, as for any colour image
+
+
+def test_exif_orientation_is_applied_as_a_viewer_shows_the_photo(tmp_path):
+    a = np.zeros((4, 8, 3), np.uint8)
+    a[:, :2] = 255  # a bright left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(a).save(tmp_path / "e.jpg", exif=exif, quality=100)
+    x = load(tmp_path).x_train
+    assert x.shape == (1, 3, 8, 4)  # displayed 8 tall, 4 wide
+    assert x[0, :, :2].mean() > 0.9 and x[0, :, 2:].mean() < 0.1  # the edge is now on top
+
+
+RAMP = np.arange(20).reshape(4, 5)
+
+
+@pytest.mark.parametrize(
+    ("array", "want"),
+    [
+        ((RAMP * 13).astype(np.int32), RAMP * 13),
+        ((RAMP * 3000).astype(np.int32), RAMP * 3000 >> 8),
+        ((RAMP / 19).astype(np.float32), np.round(RAMP / 19 * 255)),
+    ],
+    ids=["32-bit ints of 8-bit values", "32-bit ints of 16-bit values", "floats in [0, 1]"],
+)
+def test_wide_grey_tiffs_keep_their_levels(tmp_path, array, want):
+    Image.fromarray(array).save(tmp_path / "a.tif")
+    got = load(tmp_path).x_train[0, 0]
+    assert torch.equal(got, torch.from_numpy(want.astype(np.float32)) / 255)
+
+
+def test_a_grey_image_beyond_16_bits_is_refused(tmp_path):
+    Image.fromarray(np.full((4, 5), 70000, np.int32)).save(tmp_path / "a.tif")
+    with pytest.raises(DataError, match=r"a\.tif: a grey image of 32-bit integers"):
+        load(tmp_path)
 
 
 @pytest.mark.parametrize(

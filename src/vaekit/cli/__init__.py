@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 
 from vaekit.cli import compress, export, score, search
-from vaekit.cli.console import error_line
+from vaekit.cli.console import PipeSafe, error_line
 from vaekit.cli.parsers import (
     Formatter,
     Parser,
@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     args.argv = argv  # --devices hands them on to torchrun
-    finished = False
+    finished, stdout = False, sys.stdout
+    sys.stdout = PipeSafe(stdout)
     try:
         status = dispatch(args)
         finished = True
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error_line(describe(e)), file=sys.stderr)
         return 2 if expected(e) else 1
     finally:
+        sys.stdout = stdout
         distributed = sys.modules.get(
             "vaekit.training.distributed"
         )  # imported only by what needs torch

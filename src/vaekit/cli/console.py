@@ -132,3 +132,32 @@ def run_folder(path: str | Path) -> Path:
     if not (path / CONFIG).is_file():
         raise UsageError(f"{path} is not a vaekit run folder (no {CONFIG})")
     return path
+
+
+class PipeSafe:
+    """Standard output that a reader closing early (``vaekit info RUN | head -1``) cannot break:
+    the command goes on and writes its files; what it still prints goes to /dev/null."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

@@ -43,6 +43,8 @@ def parse_image_size(text: str) -> tuple[int, int]:
     w = int(match.group(2) or h)
     if h < 1 or w < 1:
         raise ConfigError(f"image_size must be at least 1x1, got {text!r}")
+    if h * w > 2**26:  # images.MAX_PIXELS: what a file may hold, a resize may not exceed
+        raise ConfigError(f"image_size {h}x{w} is over 2^26 pixels (8192 x 8192)")
     return h, w
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vaekit.data.config import parse_image_size
 from vaekit.data.regular import open_regular
@@ -132,15 +132,43 @@ def _one_line(message: object) -> str:
 def _decode(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     """One image as uint8 ``(H, W)`` (grey) or ``(H, W, 3)`` (colour)."""
     with open_regular(path) as f, checked_image(f, str(path)) as im:
-        if size is not None and im.size != (size[1], size[0]):
-            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        if im.mode.startswith("I"):  # 16-bit grey -> 8 bits
-            return (np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
-        if im.mode in ("P", "PA"):  # palette: via RGBA, which also keeps Pillow quiet
-            im = im.convert("RGBA")
-        if im.mode in _GREY_MODES:
-            return np.asarray(im if im.mode == "L" else im.convert("L"))
-        return np.asarray(im.convert("RGB"))
+        return pixels(im, size, str(path))
+
+
+def pixels(im: Image.Image, size: tuple[int, int] | None = None, where: str = "") -> np.ndarray:
+    """An opened image as uint8 ``(H, W)`` (grey) or ``(H, W, 3)`` (colour), as a viewer shows
+    it: EXIF orientation applied, then resized to ``size`` (H, W); 16-bit grey to 8 bits; a
+    palette of grey entries (GIFs, optimised PNGs) grey; float images in [0, 1] or [0, 255]."""
+    im = ImageOps.exif_transpose(im)
+    if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        return _wide(np.asarray(im), im.mode, where)
+    if im.mode in ("P", "PA"):  # palette: via RGBA, which also keeps Pillow quiet
+        rgb = np.asarray(im.convert("RGBA"))[..., :3]
+        grey = (rgb[..., :1] == rgb).all()
+        return np.ascontiguousarray(rgb[..., 0]) if grey else np.ascontiguousarray(rgb)
+    if im.mode in _GREY_MODES:
+        return np.asarray(im if im.mode == "L" else im.convert("L"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _wide(a: np.ndarray, mode: str, where: str) -> np.ndarray:
+    """A grey image of 16 or 32-bit integers or floats as 8 bits: 16-bit values >> 8; integers
+    that fit 8 bits as they are; floats in [0, 1] (x 255) or [0, 255]; DataError otherwise."""
+    a = a.astype(np.float64)
+    top = float(a.max()) if a.size else 0.0
+    if mode.startswith("I;16") or (mode == "I" and 255 < top <= 65535):
+        return (np.clip(a, 0, 65535).astype(np.int64) >> 8).astype(np.uint8)
+    if mode == "F" and np.isfinite(a).all() and a.min() >= 0 and top <= 1:
+        return np.round(a * 255).astype(np.uint8)
+    if np.isfinite(a).all() and a.min() >= 0 and top <= 255:
+        return np.round(a).astype(np.uint8)
+    kind = "floats" if mode == "F" else "32-bit integers"
+    raise DataError(
+        f"{where}: a grey image of {kind} with values in [{a.min():.6g}, {top:.6g}]; vaekit reads "
+        "8 or 16-bit values, or floats in [0, 1] or [0, 255]: save it in one of those"
+    )
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -124,8 +124,8 @@ def detect_levels(arrays: list[np.ndarray], value_scale: float) -> int | None:
 
     Integer arrays scaled by an integer ``value_scale`` (8-bit pixels / 255, digits / 16) lie on
     value_scale + 1 levels; float values in [0, 1] that are all multiples of 1/255 (8-bit data
-    saved as floats) on 256, else multiples of 1/n for the smallest n up to 254 (digits / 16
-    saved as floats: 17 levels); anything else is continuous (None).
+    saved as floats) on 256; anything else is continuous (None): other float grids stay
+    continuous, so a model of them scores values between the levels (outlier detection).
     """
     arrays = [a for a in arrays if a.size]
 
@@ -136,12 +136,7 @@ def detect_levels(arrays: list[np.ndarray], value_scale: float) -> int | None:
         return int(value_scale) + 1 if all(on_grid(a, 1.0) for a in arrays) else None
     if all(on_grid(a, 255.0) for a in arrays):  # 8-bit data saved as floats in [0, 1]
         return 256
-    for head in (100_000, None):  # a first look at a few values rules most real data out fast
-        values = np.unique(np.concatenate([a.ravel()[:head] for a in arrays] or [np.ones(0)]))
-        if not len(values) or len(values) > 255 or np.isnan(values).any():
-            return None  # more values than a grid up to 1/254 holds, or missing ones
-    n = next((n for n in range(2, 255) if on_grid(values, float(n))), None)
-    return None if n is None else n + 1
+    return None
 
 
 def split_indices(

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from vaekit import api
 from vaekit.data import Dataset, load_dataset
 from vaekit.data.images import checked_image
+from vaekit.data.images import pixels as read_pixels
 from vaekit.errors import DataError
 from vaekit.evaluation import diagnostics
 from vaekit.model.vae import VAE
@@ -180,9 +182,14 @@ class Explorer:
         with checked_image(io.BytesIO(data), "the upload") as im:  # bombs, warnings: a 422
             if im.format != "PNG":
                 raise DataError(f"expected a PNG image, got {im.format}")
-            if im.size != (w, h):
-                raise DataError(f"the image is {im.size[0]}x{im.size[1]}, the model's is {w}x{h}")
-            pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"), np.float32) / 255
+            a = read_pixels(im, where="the upload")  # as an image file of a folder is read
+        if a.shape[:2] != (h, w):
+            raise DataError(f"the image is {a.shape[1]}x{a.shape[0]}, the model's is {w}x{h}")
+        if channels == 1 and a.ndim == 3:
+            a = np.asarray(Image.fromarray(a).convert("L"))
+        elif channels == 3 and a.ndim == 2:
+            a = np.repeat(a[..., None], 3, axis=-1)
+        pixels = a.astype(np.float32) / 255
         if channels == 3:
             pixels = pixels.transpose(2, 0, 1)  # (3, H, W)
         lo, hi = self._card["display_range"]
