@@ -167,3 +167,42 @@ def test_threshold_file_round_trips(tmp_path) -> None:
     assert path.name == "threshold.json" and threshold.read(tmp_path) == t
     assert threshold.read(tmp_path / "elsewhere") is None
     assert list(t.flags(np.array([1.0, 1.25, 2.0]))) == [False, False, True]
+
+
+def test_colour_images_get_the_image_scores() -> None:
+    """An rgb model (3, H, W) on 8 bits: auto is complexity+regret and bpd divides by C*H*W."""
+    torch.manual_seed(0)
+    rgb = VAE(ModelConfig(latent_dim=2, hidden=(8,)), (3, 4, 4), kind="rgb", levels=256)
+    assert scores.resolve(rgb, "auto") == "complexity+regret"
+    x = torch.randint(0, 256, (3, 3, 4, 4)) / 255
+    np.testing.assert_allclose(
+        rgb.score(x, "bpd"), rgb.score(x, "nll") / math.log(2) / 48, rtol=1e-5
+    )
+    assert torch.isfinite(rgb.score(x, "complexity")).all()
+
+
+def test_a_model_of_incomplete_data_scores_the_observed_entries() -> None:
+    """MIWAE: the elbo score of a row with holes is -ELBO over its observed entries (the model's
+    own terms at k samples), finite; rows without holes score as before; image scores refuse."""
+    torch.manual_seed(0)
+    config = ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian", mask_input=True)
+    model = VAE(config, (4,), "real")
+    x = torch.randn(6, 4)
+    x[::2, 1] = float("nan")
+    s = model.score(x, "elbo", k=4000)
+    assert torch.isfinite(s).all() and torch.isfinite(model.score(x, "nll", k=8)).all()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        want = -torch.stack([model.terms(x).elbo for _ in range(400)]).mean(0)
+    np.testing.assert_allclose(s, want, rtol=0.05, atol=0.05)
+
+
+def test_an_overflowing_score_is_plus_infinity_and_calibration_refuses_it(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=2, hidden=(8,), likelihood="gaussian"), (4,), "real")
+    nan_in_row_1 = lambda m, x, c, k, seed: torch.tensor([1.0, math.nan, 2.0])  # noqa: E731
+    monkeypatch.setitem(scores.SCORERS, "elbo", nan_in_row_1)
+    s = model.score(torch.zeros(3, 4), "elbo")
+    assert s.tolist() == [1.0, math.inf, 2.0]
+    with pytest.raises(DataError, match="1 of the 3 normal examples' scores are not finite"):
+        threshold.calibrate(s.numpy(), 0.1)

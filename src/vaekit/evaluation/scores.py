@@ -42,6 +42,7 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vaekit.errors import ConfigError, DataError
 from vaekit.evaluation.methods import DEFAULT_K, DEFAULT_METHOD, METHODS  # noqa: E402
+from vaekit.model.objectives import log_prob_observed
 
 #: Adam steps and learning rate of the per-example posterior in ``regret``
 REGRET_STEPS, REGRET_LR = 32, 0.1
@@ -62,7 +63,14 @@ def log_weights(
     (k, 1, L)."""
     base = cast(Normal, cast(Independent, qz).base_dist)
     z = base.loc + eps * base.scale  # (k, B, L)
-    return model.px(z, y).log_prob(x), model.pz().log_prob(z) - qz.log_prob(z)
+    log_px_z = log_prob_observed(model.px(z, y), x, observed(model, x))  # missing entries: none
+    return log_px_z, model.pz().log_prob(z) - qz.log_prob(z)
+
+
+def observed(model: Any, x: Tensor) -> Tensor | None:
+    """The mask of observed entries of ``x`` for a model made for missing data (NaN = missing,
+    MIWAE), else None (every entry counts)."""
+    return ~torch.isnan(x) if model.config.mask_input else None
 
 
 def elbo_crn(
@@ -82,7 +90,7 @@ def neg_elbo(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int) -> Tens
     """-ELBO per example (B,), nats in data units; ``x`` (B, *shape) in data units."""
     xm = model.to_model_space(x)
     eps = noise(k, model.config.latent_dim, seed, x)
-    return -(elbo_crn(model, xm, model.qz(xm, y), eps, y) + model.log_det())
+    return -(elbo_crn(model, xm, model.qz(xm, y), eps, y) + model.log_det(observed(model, x)))
 
 
 def nll(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int, chunk: int = 64) -> Tensor:
@@ -92,19 +100,20 @@ def nll(model: Any, x: Tensor, y: Tensor | None, k: int, seed: int, chunk: int =
     eps = noise(k, model.config.latent_dim, seed, x)  # (k, 1, L)
     parts = [log_weights(model, xm, qz, e, y) for e in eps.split(chunk)]
     log_w = torch.cat([log_px_z + log_pz_qz for log_px_z, log_pz_qz in parts])  # (k, B)
-    return -(torch.logsumexp(log_w, 0) - math.log(k) + model.log_det())
+    return -(torch.logsumexp(log_w, 0) - math.log(k) + model.log_det(observed(model, x)))
 
 
 def is_image(model: Any) -> bool:
-    """Whether the model's data are 8-bit-like images: grey or binary, shape (1 or 3, H, W)."""
+    """Whether the model's data are 8-bit-like images: grey, rgb or binary, shape (1 or 3, H,
+    W)."""
     shape = tuple(model.shape)
-    return model.kind in ("grey", "binary") and len(shape) == 3 and shape[0] in (1, 3)
+    return model.kind in ("grey", "rgb", "binary") and len(shape) == 3 and shape[0] in (1, 3)
 
 
 def _require_image(model: Any, method: str) -> None:
     if not is_image(model):
         raise DataError(
-            f"the {method} score is for image data (grey or binary values in [0, 1], shape "
+            f"the {method} score is for image data (grey, rgb or binary values in [0, 1], shape "
             f"(C, H, W) with C = 1 or 3); this model's data are {model.kind} of shape "
             f"{tuple(model.shape)}: use elbo, nll or regret"
         )
@@ -255,6 +264,8 @@ def score(
     if method in ("bpd", "complexity", "complexity+regret"):
         _require_image(model, method)
     x = model.check_data(x)
+    if method in ("bpd", "complexity", "complexity+regret") and torch.isnan(x).any():
+        raise DataError(f"the {method} score needs complete images: use elbo, nll or regret")
     return score_tensor(model, x, model.condition(y, len(x)), method, k, seed, batch_size)
 
 
@@ -268,7 +279,9 @@ def score_tensor(
     batch_size: int | None = None,
 ) -> Tensor:
     """:func:`score` on checked input: ``x`` (N, *shape) in data units on the model's device and
-    in its dtype (a float64 model gives batch-invariant scores to ~1e-15), ``c`` (N, C) or None."""
+    in its dtype (a float64 model gives batch-invariant scores to ~1e-15), ``c`` (N, C) or None.
+    An example so far from the data that its score overflows (NaN) scores +inf: the most
+    anomalous, flagged by any threshold."""
     size = batch_size or BATCH[method]
     out = []
     with torch.no_grad():
@@ -276,4 +289,4 @@ def score_tensor(
             xb = x[start : start + size]
             cb = None if c is None else c[start : start + size]
             out.append(SCORERS[method](model, xb, cb, k, seed))
-    return torch.cat(out)
+    return torch.cat(out).nan_to_num(nan=math.inf)

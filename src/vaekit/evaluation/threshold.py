@@ -48,6 +48,12 @@ def calibrate(scores: np.ndarray, fpr: float) -> float:
     s = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
     if len(s) == 0:
         raise DataError("no normal examples to set a threshold on")
+    if not np.isfinite(s).all():
+        bad = int((~np.isfinite(s)).sum())
+        raise DataError(
+            f"{bad} of the {len(s)} normal examples' scores are not finite: no threshold is set "
+            "on them; calibrate on data like the training data"
+        )
     j = max(1, math.ceil(len(s) * (1 - fpr) - 1e-9))  # 1-based order statistic
     return float(s[j - 1])
 
