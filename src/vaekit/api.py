@@ -20,8 +20,9 @@ import torch
 from vaekit import runs
 from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
+from vaekit.data.dataset import SPLITS
 from vaekit.data.splits import observed_moments, relabel
-from vaekit.errors import CheckpointError, ConfigError
+from vaekit.errors import CheckpointError, ConfigError, DataError
 from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
@@ -262,12 +263,46 @@ def dataset_names(saved: dict[str, Any], key: str) -> tuple[str, ...] | None:
 
 
 def for_run(data: Dataset, saved: dict[str, Any]) -> Dataset:
-    """A new file's ``data`` as a run's model reads it: for a conditional model, its labels
+    """A new file's ``data`` as a run's model reads it: a table's columns in the run's order,
+    found by their header names (:func:`column_order`); for a conditional model, its labels
     coded as the classes the run was trained with (:func:`vaekit.data.splits.relabel`), so a
-    file holding some of the classes gives each its own code; unchanged otherwise."""
+    file holding some of the classes gives each its own code."""
+    order = column_order(data.name, data.columns, dataset_names(saved, "columns"))
+    if order is not None:
+        index = torch.tensor(order)
+        data = dataclasses.replace(
+            data,
+            **{f"x_{s}": getattr(data, f"x_{s}")[:, index].contiguous() for s in SPLITS},
+            **{
+                k: getattr(data, k)[index] for k in ("loc", "scale") if getattr(data, k) is not None
+            },
+            columns=tuple(data.columns[i] for i in order),  # type: ignore[index]
+        )
     if not saved["model"].conditional:
         return data
     return relabel(data, dataset_names(saved, "classes"))
+
+
+def column_order(
+    where: str, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
+) -> list[int] | None:
+    """The indices that put a file's columns, named ``names`` by its header (None: no header),
+    in the order a run was ``trained`` on; None when they are in it already or a side has no
+    names; :class:`DataError` when the names are not the run's."""
+    if names is None or trained is None or names == trained:
+        return None
+    if sorted(names) == sorted(trained) and len(set(names)) == len(names):
+        return [names.index(name) for name in trained]
+    missing = [n for n in trained if n not in names]
+    extra = [n for n in names if n not in trained]
+    differ = "; ".join(
+        [f"missing: {', '.join(missing)}"] * bool(missing)
+        + [f"not the model's: {', '.join(extra) or '(unnamed)'}"] * bool(extra)
+    )
+    raise DataError(
+        f"{where}: its header does not name the columns the model was trained on "
+        f"({', '.join(trained)}): {differ or 'a name is repeated'}"
+    )
 
 
 def read_config(out: str | Path) -> dict[str, Any]:

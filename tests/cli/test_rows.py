@@ -107,3 +107,26 @@ def test_one_column_too_many_suggests_the_label_column(tmp_path: Path) -> None:
     proc = vaekit_cli("encode", tmp_path / "r", "--data", tmp_path / "f.csv", check=False)
     assert proc.returncode == 2
     assert "one column too many" in proc.stderr and "--label-column NAME" in proc.stderr
+
+
+def test_a_file_with_the_runs_columns_in_another_order_is_read_by_name(run: dict) -> None:
+    """encode / score / reconstruct match a header's names to the run's columns, as impute
+    does; a header of other names is refused, not read by position."""
+    tmp = run["tmp"]
+    table = np.loadtxt(tmp / "train.csv", delimiter=",", skiprows=1, dtype=str)
+    order = [5, 4, 2, 0, 3, 1]  # perimeter,label,area,radius,smooth,texture
+    np.savetxt(tmp / "shuffled.csv", table[:, order], delimiter=",", fmt="%s",
+               header=",".join(COLUMNS[i] for i in order), comments="")  # fmt: skip
+    for name in ("train", "shuffled"):
+        vaekit_cli("encode", run["run"], "--data", tmp / f"{name}.csv",
+                   "--out", tmp / f"z_{name}.npy")  # fmt: skip
+    np.testing.assert_array_equal(np.load(tmp / "z_train.npy"), np.load(tmp / "z_shuffled.npy"))
+    vaekit_cli("reconstruct", run["run"], "--data", tmp / "shuffled.csv", "--n", "0",
+               "--out", tmp / "r_shuffled.csv")  # fmt: skip
+    header = (tmp / "r_shuffled.csv").read_text().splitlines()[0]
+    assert header == "radius,texture,area,smooth,perimeter"
+    renamed = (tmp / "shuffled.csv").read_text().replace("texture", "colour", 1)
+    (tmp / "renamed.csv").write_text(renamed)
+    proc = vaekit_cli("score", run["run"], "--data", tmp / "renamed.csv", "--method", "elbo",
+                      "--out", tmp / "s.csv", check=False)  # fmt: skip
+    assert proc.returncode == 2 and "missing: texture; not the model's: colour" in proc.stderr

@@ -157,35 +157,12 @@ def _read_csv_table(path: Path, label_column: str | None, saved: dict[str, Any])
 
     cells = read_cells(path, label_column)
     source = to_source(cells, path, missing=True)
-    order = _model_order(path, source.columns, api.dataset_names(saved, "columns"))
+    order = api.column_order(str(path), source.columns, api.dataset_names(saved, "columns"))
     y = source.y
     if y is not None and saved["model"].conditional:  # the run's class codes, not the file's
         y = recode_labels(y, source.classes, api.dataset_names(saved, "classes"), str(path))
     rows = ([cells.header] if cells.header else []) + [r for _, r in cells.rows]
     return Table(source.x, y, rows, cells.columns, order=order, newline=cells.newline)
-
-
-def _model_order(
-    path: Path, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
-) -> list[int] | None:
-    """The file's columns in the order the model was trained on, found by their header
-    ``names`` (None: as they are); :class:`DataError` when the names are not the run's."""
-    from vaekit.errors import DataError
-
-    if names is None or trained is None or names == trained:
-        return None
-    if sorted(names) == sorted(trained) and len(set(names)) == len(names):
-        return [names.index(name) for name in trained]
-    missing = [n for n in trained if n not in names]
-    extra = [n for n in names if n not in trained]
-    differ = "; ".join(
-        [f"missing: {', '.join(missing)}"] * bool(missing)
-        + [f"not the model's: {', '.join(extra)}"] * bool(extra)
-    )
-    raise DataError(
-        f"{path}: its header does not name the columns the model was trained on "
-        f"({', '.join(trained)}): {differ or 'a name is repeated'}"
-    )
 
 
 def write_table(table: Table, values: np.ndarray, out: Path, draws: int) -> None:
