@@ -170,3 +170,16 @@ def test_a_loaded_model_has_an_empty_history(tmp_path):
     assert len(model.history) == 1
     vaekit.save(model, tmp_path / "m.safetensors")
     assert vaekit.load(tmp_path / "m.safetensors").history == []
+
+
+def test_a_resume_on_changed_data_is_refused_and_leaves_the_run_as_it_was(tmp_path):
+    path, out = tmp_path / "t.csv", tmp_path / "run"
+    rng = np.random.default_rng(0)
+    np.savetxt(path, rng.normal(size=(60, 4)), delimiter=",", header="a,b,c,d", comments="")
+    small = vaekit.ModelConfig(hidden=(4,))
+    vaekit.fit(path, small, vaekit.TrainConfig(epochs=1), out=out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    np.savetxt(path, rng.normal(size=(90, 4)), delimiter=",", header="w,x,y,z", comments="")
+    with pytest.raises(ConfigError, match="was trained on other data .columns"):
+        vaekit.fit(out=out, resume=True, train_config=vaekit.TrainConfig(epochs=2))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -138,23 +138,9 @@ def fit(
     if resume:
         if out is None:
             raise ConfigError("resume needs the run folder (out=...)")
-        saved = read_config(out)
-        if model is not None and not _same_model(model, saved["model"]):
-            raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
-        model, train_config = saved["model"], _resumed(saved["train"], train_config)
-        done = runs.RunFolder(out).saved_epoch()
-        if train_config.epochs < done:  # config.json would then contradict the run
-            raise ConfigError(
-                f"{out} has trained {done} epochs already: resume with epochs >= {done}"
-            )
-        if data is None and saved["data"].dataset == "array":
-            raise ConfigError(
-                f"{out} was trained on an in-memory array: pass the same data again to resume"
-            )
-        if data is None:
-            dataset, data_config = as_dataset(saved["data"], **data_options)
-        else:
-            dataset, data_config = as_dataset(data, data_config or saved["data"], **data_options)
+        model, train_config, dataset, data_config = _resume_setup(
+            out, model, train_config, data, data_config, data_options
+        )
     else:
         model, train_config = model or ModelConfig(), train_config or TrainConfig()
         data = "digits" if data is None else data
@@ -184,6 +170,52 @@ def fit(
     vae.history = [runs.canonical(r) for r in state.history]
     vae.run_config = run_config(model, train_config, data_config, dataset)  # for save's card
     return vae.eval()
+
+
+def _resume_setup(
+    out: str | Path,
+    model: ModelConfig | None,
+    train_config: TrainConfig | None,
+    data: Any,
+    data_config: DataConfig | None,
+    data_options: dict[str, Any],
+) -> tuple[ModelConfig, TrainConfig, Dataset, DataConfig]:
+    """The saved configs of the run in ``out`` (``epochs`` may grow) and its data, reloaded (or
+    ``data``, which must be the same); :class:`ConfigError` for any other change."""
+    saved = read_config(out)
+    if model is not None and not _same_model(model, saved["model"]):
+        raise ConfigError("resume continues the saved model; it cannot change ModelConfig")
+    model, train_config = saved["model"], _resumed(saved["train"], train_config)
+    done = runs.RunFolder(out).saved_epoch()
+    if train_config.epochs < done:  # config.json would then contradict the run
+        raise ConfigError(f"{out} has trained {done} epochs already: resume with epochs >= {done}")
+    if data is None and saved["data"].dataset == "array":
+        raise ConfigError(
+            f"{out} was trained on an in-memory array: pass the same data again to resume"
+        )
+    if data is None:
+        dataset, data_config = as_dataset(saved["data"], **data_options)
+    else:
+        dataset, data_config = as_dataset(data, data_config or saved["data"], **data_options)
+    _check_same_data(out, saved["raw"].get("dataset", {}), dataset, data_config)
+    return model, train_config, dataset, data_config
+
+
+def _check_same_data(
+    out: str | Path, saved: dict[str, Any], dataset: Dataset, data_config: DataConfig
+) -> None:
+    """:class:`ConfigError` unless ``dataset`` is the data the run in ``out`` was trained on, as
+    far as its config.json says (shape, kind, levels, columns, classes, split sizes): a resume
+    on other data would mix two trainings, and must not touch the run."""
+    now = run_config(ModelConfig(), TrainConfig(), data_config, dataset)["dataset"]
+    keys = ("shape", "kind", "levels", "columns", "classes", "n_train", "n_val", "n_test")
+    changed = [k for k in keys if k in saved and saved[k] != now.get(k)]
+    if changed:
+        k = changed[0]
+        raise ConfigError(
+            f"{out} was trained on other data ({k}: {runs.shorten(saved[k])}, now "
+            f"{runs.shorten(now.get(k))}): resume needs the data it was trained on"
+        )
 
 
 def _resumed(saved: TrainConfig, given: TrainConfig | None) -> TrainConfig:
