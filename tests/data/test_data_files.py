@@ -49,6 +49,21 @@ def test_channels_last_images_move_to_channels_first(tmp_path):
     assert load(tmp_path / "rgb.npy").shape == (3, 8, 6)
 
 
+@pytest.mark.parametrize(
+    ("shape", "event"),
+    [
+        ((6, 4, 4, 3), (3, 4, 4)),  # a 4x4 RGB image, channels last
+        ((6, 8, 8, 2), (2, 8, 8)),  # grey + alpha, channels last
+        ((6, 3, 8, 8), (3, 8, 8)),  # RGB, channels first
+        ((6, 1, 5, 7), (1, 5, 7)),
+        ((6, 5, 7, 1), (1, 5, 7)),
+    ],
+)
+def test_the_channel_axis_is_found_for_small_images(tmp_path, shape, event):
+    np.save(tmp_path / "x.npy", np.zeros(shape, np.uint8))
+    assert load_dataset(DataConfig(str(tmp_path / "x.npy"))).shape == event
+
+
 def test_npz_with_x_and_string_labels(tmp_path):
     x = np.random.default_rng(0).random((30, 4))
     y = np.array(["cat", "dog", "emu"] * 10)

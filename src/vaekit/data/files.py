@@ -2,7 +2,8 @@
 
 Rows are examples. The array's shape decides the event shape: ``(N,)`` -> ``(1,)``,
 ``(N, D)`` -> ``(D,)``, ``(N, H, W)`` -> grey images ``(1, H, W)``, ``(N, C, H, W)`` as it is, and
-``(N, H, W, C)`` with C in {1, 3, 4} (and a second axis that is not) is moved to channels-first.
+``(N, H, W, C)`` with C in {1, 2, 3, 4} and a second axis other than 1 or 3 (grey or RGB channels
+first) is moved to channels-first.
 uint8 arrays with values above 1 are 8-bit pixels and are divided by 255.
 
 ``.npz`` rule, first match wins:
@@ -44,8 +45,10 @@ def as_examples(x: np.ndarray, where: str, missing: bool = False) -> np.ndarray:
         x = x.astype(np.uint8)
     if x.ndim in (1, 3):
         return x[:, None]  # (N,) -> (N, 1); (N, H, W) -> (N, 1, H, W)
-    if x.ndim == 4 and x.shape[1] not in (1, 3, 4) and x.shape[3] in (1, 3, 4):
-        return x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 2, 3, 4):
+        # (N, H, W, C) -> (N, C, H, W): a last axis of 1 to 4 is channels unless the second is
+        # 1 or 3 (grey or RGB channels first); a 4x4 RGB image (N, 4, 4, 3) is channels-last
+        return x.transpose(0, 3, 1, 2)
     return x
 
 
