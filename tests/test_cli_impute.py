@@ -71,6 +71,9 @@ def test_impute_keeps_rows_columns_labels_and_observed_cells(table, tmp_path):
     assert draws.shape == (3, 80, 3) and np.isfinite(draws).all()
     assert all(np.array_equal(d[keep], observed[keep]) for d in draws)
     assert not np.array_equal(draws[0], draws[1])  # multiple imputations differ
+    # without --label-column: the run's label column, the same file out
+    vaekit("impute", run, "--data", path, "--out", tmp_path / "d.csv", "--k", "50")
+    assert (tmp_path / "d.csv").read_text() == (tmp_path / "c.csv").read_text()
 
 
 def test_inpaint_restores_a_box_and_writes_pictures(tmp_path):

@@ -53,7 +53,8 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="completed .csv or .npy")
     p.add_argument(
         "--label-column",
-        help="CSV: name or index of a label column (kept as is; needed by a conditional model)",
+        help="CSV: name or index of a label column, kept as is (default: the run's; none: no "
+        "label column)",
     )
     p.add_argument(
         "--draws",
@@ -93,7 +94,12 @@ def impute(args: argparse.Namespace) -> int:
 
     path, out = Path(args.data), output_path(args.out, (".csv", ".npy"))
     _, model, saved = load_run(args)
-    table = read_table(path, args.label_column, saved)
+    label_column = args.label_column  # default: the run's, for a table; "none": none
+    if label_column is None and path.suffix.lower() in TABLE_SUFFIXES:
+        label_column = saved["data"].label_column
+    elif label_column is not None and label_column.strip().lower() == "none":
+        label_column = None
+    table = read_table(path, label_column, saved)
     if model.y_dim and table.y is None:
         raise UsageError("this model is conditional: name the label column with --label-column")
     x = table.x if table.order is None else table.x[:, table.order]  # the model's column order
@@ -264,10 +270,10 @@ def inpaint(args: argparse.Namespace) -> int:
         png = Image.fromarray(image)
         atomic_write(out / f"restored_{i:04d}.png", functools.partial(png.save, format="PNG"))
     before = torch.nan_to_num(x_damaged, nan=0.5)  # damage shown grey
-    n = len(x)
+    n, n_pixels = len(x), int(damaged.any(axis=1).sum())  # a pixel: all its channels
     plots.save_mosaic(torch.cat([before, restored]), out / "before_after.png", n, (0.0, 1.0))
     print(
-        f"restored {int(damaged.sum())} pixels in {n} images; wrote {out}/restored_*.png and "
+        f"restored {n_pixels} pixels in {n} images; wrote {out}/restored_*.png and "
         f"{out}/before_after.png (top: damaged, bottom: restored)"
     )
     return 0
