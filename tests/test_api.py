@@ -96,7 +96,7 @@ def test_fit_on_incomplete_data_only_when_allowed_then_impute(tmp_path, one_thre
     holes[rng.random(x.shape) < 0.3] = np.nan
     small = vaekit.ModelConfig(latent_dim=2, hidden=(32,))
     cfg = vaekit.TrainConfig(epochs=20, batch_size=32, k=5)
-    with pytest.raises(DataError, match=r"row \d+ contains NaN.*--missing allow"):
+    with pytest.raises(DataError, match=r"row \d+ contains NaN.*missing=.allow."):
         vaekit.fit(holes, small, cfg)
     allow = vaekit.DataConfig("holes", missing="allow", test_fraction=0.0)
     model = vaekit.fit(holes, small, cfg, data_config=allow, progress=False)

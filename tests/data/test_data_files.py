@@ -128,7 +128,7 @@ def test_nan_is_a_missing_value_only_when_allowed(tmp_path):
     x = np.arange(18.0).reshape(6, 3)
     x[2, 1] = np.nan
     np.save(tmp_path / "holes.npy", x)
-    with pytest.raises(DataError, match=r"row 2 contains NaN.*feature 1.*--missing allow"):
+    with pytest.raises(DataError, match=r"row 2 contains NaN.*feature 1.*missing=.allow."):
         load(tmp_path / "holes.npy")
     data = load(tmp_path / "holes.npy", missing="allow", val_fraction=0.0, test_fraction=0.0)
     assert torch.isnan(data.x_train[2, 1]) and data.kind == "real"

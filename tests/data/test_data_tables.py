@@ -77,7 +77,7 @@ def test_label_column_only_for_csv(tmp_path):
 def test_empty_cells_are_one_clear_error_by_default(tmp_path):
     path = write(tmp_path, "a,b,c\n1,2,3\n4,,6\n7,8,9\n")
     with pytest.raises(
-        DataError, match=r"line 3, column 1 \('b'\): '' is missing.*--missing allow"
+        DataError, match=r"line 3, column 1 \('b'\): '' is missing.*missing=.allow."
     ):
         load(path)
 

@@ -52,7 +52,7 @@ def check_finite(x: np.ndarray, where: str, missing: bool = False) -> None:
     bad = ~ok.reshape(len(x), -1)  # (N, D)
     row = int(np.flatnonzero(bad.any(axis=1))[0])
     col = int(np.flatnonzero(bad[row])[0])
-    hint = "" if missing else "; allow missing values with --missing allow"
+    hint = "" if missing else '; allow missing values with missing="allow"'
     raise DataError(
         f"{where}: row {row} contains NaN or inf (first at feature {col}; "
         f"{int(bad.any(axis=1).sum())} rows do){hint}"

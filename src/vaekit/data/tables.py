@@ -101,7 +101,7 @@ def _find_bad_cell(
                     finite = np.isfinite(float(cell))
                     problem = "is beyond float32's range" if finite else "is not finite"
                 if not cell.strip() or (_is_number(cell) and np.isnan(float(cell))):
-                    problem = "is missing (allow missing values with --missing allow)"
+                    problem = 'is missing (allow missing values with missing="allow")'
                 return DataError(f"{path}: line {line}, column {j}{name}: {cell!r} {problem}")
     return DataError(f"{path}: unreadable numbers")  # pragma: no cover - scan always finds one
 

@@ -43,5 +43,5 @@ def check_finite(x: Tensor, name: str, missing: bool) -> None:
         raise DataError(f"{name} contains an infinite value ({where})")
     raise DataError(
         f"{name} has a missing value (NaN) at {where}; to train on or impute incomplete data, "
-        "allow them: --missing allow (DataConfig(missing='allow'))"
+        'allow them: missing="allow"'
     )
