@@ -183,3 +183,17 @@ def test_a_resume_on_changed_data_is_refused_and_leaves_the_run_as_it_was(tmp_pa
     with pytest.raises(ConfigError, match="was trained on other data .columns"):
         vaekit.fit(out=out, resume=True, train_config=vaekit.TrainConfig(epochs=2))
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_relative_data_path_is_saved_absolute(tmp_path, monkeypatch):
+    """The run's commands find its data from any working folder."""
+    (tmp_path / "data").mkdir()
+    np.savetxt(tmp_path / "data" / "t.csv", np.random.default_rng(0).normal(size=(40, 3)),
+               delimiter=",")  # fmt: skip
+    monkeypatch.chdir(tmp_path / "data")
+    small = vaekit.ModelConfig(hidden=(4,))
+    vaekit.fit("t.csv", small, vaekit.TrainConfig(epochs=1), out=tmp_path / "run", progress=False)
+    saved = vaekit.api.read_config(tmp_path / "run")["data"].dataset
+    assert saved == str(tmp_path / "data" / "t.csv")
+    monkeypatch.chdir(tmp_path)
+    vaekit.fit(out=tmp_path / "run", resume=True, train_config=vaekit.TrainConfig(epochs=2))

@@ -21,8 +21,9 @@ from vaekit import runs
 from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
 from vaekit.data.dataset import SPLITS
-from vaekit.data.splits import observed_moments, relabel
-from vaekit.errors import CheckpointError, ConfigError, DataError
+from vaekit.data.named import DATASETS, normalize_name
+from vaekit.data.splits import column_order, observed_moments, relabel
+from vaekit.errors import CheckpointError, ConfigError
 from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
 from vaekit.training import checkpoint, distributed
@@ -251,7 +252,12 @@ def write_config(
     data_config: DataConfig,
     dataset: Dataset,
 ) -> None:
-    """Save the resolved configuration of a run as ``out/config.json`` (atomically)."""
+    """Save the resolved configuration of a run as ``out/config.json`` (atomically); a data
+    file or folder given by a relative path is saved absolute, so the run's commands find it
+    from any working folder."""
+    path = Path(data_config.dataset).expanduser()
+    if normalize_name(data_config.dataset) not in DATASETS and path.exists():
+        data_config = dataclasses.replace(data_config, dataset=str(path.resolve()))
     runs.RunFolder(out).write_config(run_config(model, train_config, data_config, dataset))
 
 
@@ -313,28 +319,6 @@ def for_run(data: Dataset, saved: dict[str, Any]) -> Dataset:
     if not saved["model"].conditional:
         return data
     return relabel(data, dataset_names(saved, "classes"))
-
-
-def column_order(
-    where: str, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
-) -> list[int] | None:
-    """The indices that put a file's columns, named ``names`` by its header (None: no header),
-    in the order a run was ``trained`` on; None when they are in it already or a side has no
-    names; :class:`DataError` when the names are not the run's."""
-    if names is None or trained is None or names == trained:
-        return None
-    if sorted(names) == sorted(trained) and len(set(names)) == len(names):
-        return [names.index(name) for name in trained]
-    missing = [n for n in trained if n not in names]
-    extra = [n for n in names if n not in trained]
-    differ = "; ".join(
-        [f"missing: {', '.join(missing)}"] * bool(missing)
-        + [f"not the model's: {', '.join(extra) or '(unnamed)'}"] * bool(extra)
-    )
-    raise DataError(
-        f"{where}: its header does not name the columns the model was trained on "
-        f"({', '.join(trained)}): {differ or 'a name is repeated'}"
-    )
 
 
 def read_config(out: str | Path) -> dict[str, Any]:

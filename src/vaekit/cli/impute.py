@@ -158,12 +158,12 @@ def read_table(path: Path, label_column: str | None, saved: dict[str, Any]) -> T
 def _read_csv_table(path: Path, label_column: str | None, saved: dict[str, Any]) -> Table:
     """A CSV file's Table: its columns in the run's order, its labels as the run's codes."""
     from vaekit import api
-    from vaekit.data.splits import recode_labels
+    from vaekit.data.splits import column_order, recode_labels
     from vaekit.data.tables import read_cells, to_source
 
     cells = read_cells(path, label_column)
     source = to_source(cells, path, missing=True)
-    order = api.column_order(str(path), source.columns, api.dataset_names(saved, "columns"))
+    order = column_order(str(path), source.columns, api.dataset_names(saved, "columns"))
     y = source.y
     if y is not None and saved["model"].conditional:  # the run's class codes, not the file's
         y = recode_labels(y, source.classes, api.dataset_names(saved, "classes"), str(path))

@@ -350,3 +350,25 @@ def relabel(data: Dataset, classes: tuple[str, ...] | None) -> Dataset:
 
     y_train, y_val, y_test = (recode(y) for y in (data.y_train, data.y_val, data.y_test))
     return dataclasses.replace(data, y_train=y_train, y_val=y_val, y_test=y_test, classes=classes)
+
+
+def column_order(
+    where: str, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
+) -> list[int] | None:
+    """The indices that put a file's columns, named ``names`` by its header (None: no header),
+    in the order a run was ``trained`` on; None when they are in it already or a side has no
+    names; :class:`DataError` when the names are not the run's."""
+    if names is None or trained is None or names == trained:
+        return None
+    if sorted(names) == sorted(trained) and len(set(names)) == len(names):
+        return [names.index(name) for name in trained]
+    missing = [n for n in trained if n not in names]
+    extra = [n for n in names if n not in trained]
+    differ = "; ".join(
+        [f"missing: {', '.join(missing)}"] * bool(missing)
+        + [f"not the model's: {', '.join(extra) or '(unnamed)'}"] * bool(extra)
+    )
+    raise DataError(
+        f"{where}: its header does not name the columns the model was trained on "
+        f"({', '.join(trained)}): {differ or 'a name is repeated'}"
+    )
