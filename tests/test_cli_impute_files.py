@@ -213,3 +213,14 @@ def test_training_on_data_with_no_observed_value_is_one_clear_error(tmp_path):
     fails("train", "--dataset", tmp_path / "allnan.npy", "--missing", "allow", *TINY,
           "--out", tmp_path / "run", match="allnan.npy: every value is missing (NaN)")  # fmt: skip
     assert not (tmp_path / "run" / "config.json").exists()  # refused before training
+
+
+def test_inpaint_refuses_a_model_of_real_valued_images(tmp_path):
+    """Images in 0..255 floats train a real-valued model: its restored pixels are not in [0, 1],
+    so inpaint says to use impute instead of writing clipped white PNGs."""
+    x = np.random.default_rng(3).integers(0, 256, (30, 8, 8, 3)).astype(np.float32)
+    np.save(tmp_path / "f.npy", x)
+    ok("train", "--dataset", tmp_path / "f.npy", *TINY, "--out", tmp_path / "run")
+    np.save(tmp_path / "f3.npy", x[:3])
+    fails("inpaint", tmp_path / "run", "--data", tmp_path / "f3.npy", "--box", "0,0,2,2",
+          "--out", tmp_path / "o", match="use vaekit impute")  # fmt: skip

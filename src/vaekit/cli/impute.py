@@ -259,6 +259,11 @@ def inpaint(args: argparse.Namespace) -> int:
     out = writable_folder(Path(args.out))
     _, model, _ = load_run(args)
     x = read_images(Path(args.data), model.shape)  # (N, C, H, W), NaN where damaged
+    if model.kind == "real":  # images of other units: [0, 1] PNGs would clip them
+        raise UsageError(
+            "inpaint restores images of values in [0, 1]; this model's data are real-valued: "
+            "use vaekit impute on an array with NaN where pixels are missing"
+        )
     damaged = damage_mask(x.shape, args.mask, args.box) | np.isnan(x)
     if not damaged.any():
         raise UsageError("nothing to restore: give --mask or --box, or images with NaN pixels")
