@@ -58,3 +58,12 @@ def test_the_configs_name_every_activation_and_likelihood_the_model_has() -> Non
 
     assert set(_choices(ModelConfig, "activation")) == set(ACTIVATIONS)
     assert set(_choices(ModelConfig, "likelihood")) == {"auto", *LIKELIHOODS}
+
+
+@pytest.mark.parametrize("name", ["meta", "no-such-device"])
+def test_a_device_that_cannot_train_is_one_clear_error(name) -> None:
+    from vaekit.training.loop import resolve_device
+
+    with pytest.raises(ConfigError, match="device"):
+        resolve_device(name)
+    assert resolve_device("cpu").type == "cpu"

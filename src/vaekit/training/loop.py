@@ -240,6 +240,8 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"unknown device {name!r}: {e}") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but no CUDA GPU is available")
+    if device.type == "meta":  # shapes only: nothing can be trained or computed on it
+        raise ConfigError("device 'meta' holds no data; use cpu, cuda, cuda:N or auto")
     return device
 
 
