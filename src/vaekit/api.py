@@ -20,9 +20,8 @@ import torch
 from vaekit import runs
 from vaekit.config import ModelConfig, TrainConfig, to_dict
 from vaekit.data import DataConfig, Dataset, from_arrays, load_dataset
-from vaekit.data.dataset import SPLITS
 from vaekit.data.named import DATASETS, normalize_name
-from vaekit.data.splits import column_order, observed_moments, relabel
+from vaekit.data.splits import observed_moments, relabel, reorder_columns
 from vaekit.errors import CheckpointError, ConfigError
 from vaekit.model.likelihoods import GaussianLikelihood
 from vaekit.model.vae import VAE
@@ -198,17 +197,15 @@ def _resume_setup(
         dataset, data_config = as_dataset(saved["data"], **data_options)
     else:
         dataset, data_config = as_dataset(data, data_config or saved["data"], **data_options)
-    _check_same_data(out, saved["raw"].get("dataset", {}), dataset, data_config)
+    _check_same_data(out, saved["raw"].get("dataset", {}), dataset)
     return model, train_config, dataset, data_config
 
 
-def _check_same_data(
-    out: str | Path, saved: dict[str, Any], dataset: Dataset, data_config: DataConfig
-) -> None:
+def _check_same_data(out: str | Path, saved: dict[str, Any], dataset: Dataset) -> None:
     """:class:`ConfigError` unless ``dataset`` is the data the run in ``out`` was trained on, as
     far as its config.json says (shape, kind, levels, columns, classes, split sizes): a resume
     on other data would mix two trainings, and must not touch the run."""
-    now = run_config(ModelConfig(), TrainConfig(), data_config, dataset)["dataset"]
+    now = dataset_facts(dataset)
     keys = ("shape", "kind", "levels", "columns", "classes", "n_train", "n_val", "n_test")
     changed = [k for k in keys if k in saved and saved[k] != now.get(k)]
     if changed:
@@ -272,17 +269,23 @@ def run_config(
         "model": to_dict(model),
         "train": to_dict(train_config),
         "data": to_dict(data_config),
-        "dataset": {
-            "name": dataset.name,
-            "shape": list(dataset.shape),
-            **dataset.describe(),
-            "likelihood": model.likelihood,
-            **({"columns": list(dataset.columns)} if dataset.columns else {}),
-            **({"classes": list(dataset.classes)} if dataset.classes else {}),
-            "n_train": len(dataset.x_train),
-            "n_val": len(dataset.x_val),
-            "n_test": len(dataset.x_test),
-        },
+        "dataset": dataset_facts(dataset, model.likelihood),
+    }
+
+
+def dataset_facts(dataset: Dataset, likelihood: str | None = None) -> dict[str, Any]:
+    """The dataset section of config.json: what the data are (shape, kind, levels, columns,
+    classes, split sizes) and the ``likelihood`` a model chose for them."""
+    return {
+        "name": dataset.name,
+        "shape": list(dataset.shape),
+        **dataset.describe(),
+        **({"likelihood": likelihood} if likelihood is not None else {}),
+        **({"columns": list(dataset.columns)} if dataset.columns else {}),
+        **({"classes": list(dataset.classes)} if dataset.classes else {}),
+        "n_train": len(dataset.x_train),
+        "n_val": len(dataset.x_val),
+        "n_test": len(dataset.x_test),
     }
 
 
@@ -302,20 +305,11 @@ def dataset_names(saved: dict[str, Any], key: str) -> tuple[str, ...] | None:
 
 def for_run(data: Dataset, saved: dict[str, Any]) -> Dataset:
     """A new file's ``data`` as a run's model reads it: a table's columns in the run's order,
-    found by their header names (:func:`column_order`); for a conditional model, its labels
-    coded as the classes the run was trained with (:func:`vaekit.data.splits.relabel`), so a
-    file holding some of the classes gives each its own code."""
-    order = column_order(data.name, data.columns, dataset_names(saved, "columns"))
-    if order is not None:
-        index = torch.tensor(order)
-        data = dataclasses.replace(
-            data,
-            **{f"x_{s}": getattr(data, f"x_{s}")[:, index].contiguous() for s in SPLITS},
-            **{
-                k: getattr(data, k)[index] for k in ("loc", "scale") if getattr(data, k) is not None
-            },
-            columns=tuple(data.columns[i] for i in order),  # type: ignore[index]
-        )
+    found by their header names (:func:`vaekit.data.splits.reorder_columns`); for a
+    conditional model, its labels coded as the classes the run was trained with
+    (:func:`vaekit.data.splits.relabel`), so a file holding some of the classes gives each its
+    own code."""
+    data = reorder_columns(data, dataset_names(saved, "columns"))
     if not saved["model"].conditional:
         return data
     return relabel(data, dataset_names(saved, "classes"))

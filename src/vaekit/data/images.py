@@ -139,7 +139,7 @@ def pixels(im: Image.Image, size: tuple[int, int] | None = None, where: str = ""
     """An opened image as uint8 ``(H, W)`` (grey) or ``(H, W, 3)`` (colour), as a viewer shows
     it: EXIF orientation applied, then resized to ``size`` (H, W); 16-bit grey to 8 bits; a
     palette of grey entries (GIFs, optimised PNGs) grey; float images in [0, 1] or [0, 255]."""
-    im = ImageOps.exif_transpose(im)
+    ImageOps.exif_transpose(im, in_place=True)  # no copy of an image without an orientation
     if size is not None and im.size != (size[1], size[0]):
         im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):

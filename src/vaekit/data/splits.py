@@ -352,6 +352,24 @@ def relabel(data: Dataset, classes: tuple[str, ...] | None) -> Dataset:
     return dataclasses.replace(data, y_train=y_train, y_val=y_val, y_test=y_test, classes=classes)
 
 
+def reorder_columns(data: Dataset, trained: tuple[str, ...] | None) -> Dataset:
+    """A table's ``data`` with its columns in the order a run was ``trained`` on, matched by
+    their header names (:func:`column_order`); unchanged where there is nothing to match."""
+    order = column_order(data.name, data.columns, trained)
+    if order is None or data.columns is None:
+        return data
+    index = torch.tensor(order)
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train[:, index].contiguous(),
+        x_val=data.x_val[:, index].contiguous(),
+        x_test=data.x_test[:, index].contiguous(),
+        loc=None if data.loc is None else data.loc[index],
+        scale=None if data.scale is None else data.scale[index],
+        columns=tuple(data.columns[i] for i in order),
+    )
+
+
 def column_order(
     where: str, names: tuple[str, ...] | None, trained: tuple[str, ...] | None
 ) -> list[int] | None:

@@ -261,10 +261,11 @@ def score(
     method = resolve(model, method)
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
-    if method in ("bpd", "complexity", "complexity+regret"):
+    image_score = method in ("bpd", "complexity", "complexity+regret")
+    if image_score:
         _require_image(model, method)
     x = model.check_data(x)
-    if method in ("bpd", "complexity", "complexity+regret") and torch.isnan(x).any():
+    if image_score and torch.isnan(x).any():
         raise DataError(f"the {method} score needs complete images: use elbo, nll or regret")
     return score_tensor(model, x, model.condition(y, len(x)), method, k, seed, batch_size)
 
